@@ -1,0 +1,151 @@
+"""The distillation term of the total loss, on plain tensors (no Ultralytics here).
+
+:class:`KDCriterion` owns every trainable distillation part (the align connectors and the
+losses' own modules, e.g. MGD's generator) and the weighting state, so putting its parameters in
+the optimiser and its ``state_dict`` in the training checkpoint covers them all.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from admd_deploy.kd.align import build_align
+from admd_deploy.kd.registry import LOSSES, NONE, build_loss, check_params, real_number
+from admd_deploy.kd.weighting import KDWeight
+
+LOGGER = logging.getLogger(__name__)
+
+
+@dataclass
+class KDOutput:
+    """What one :meth:`KDCriterion.forward` returns.
+
+    Attributes:
+        loss: ``loss_weight * w_t * raw``, with gradient (0-dim, float32).
+        raw: Detached sum over levels of the raw per-level terms.
+        weight: Detached current KD weight ``w_t``.
+        discrepancy: Per level, the detached mean over ``(n, c, h, w)`` of ``(T - A)^2`` (the same
+            quantity for every method, for logging the loss-vanishing effect).
+    """
+
+    loss: Tensor
+    raw: Tensor
+    weight: Tensor
+    discrepancy: list[Tensor]
+
+
+class KDCriterion(nn.Module):
+    """Align the student's maps, apply the per-level loss, weight the sum.
+
+    Args:
+        method: A registered loss name (not ``none``).
+        student_channels: Student channels per level.
+        teacher_channels: Teacher channels per level.
+        loss_weight: lambda of ``L = L_det + lambda * w_t * L_kd``, > 0; ``None`` takes the loss's
+            ``default_weight``.
+        loss_params: Keyword parameters of the loss.
+        weighting: Keyword parameters of :class:`KDWeight` (``mode``, ``beta``, ``warmup_epochs``,
+            ``w_max``); ``None`` means its defaults.
+        total_epochs: Length of the run in epochs (``linear`` weighting needs it).
+
+    Raises:
+        ValueError: ``method`` is ``none`` or unknown, the channel lists differ in length, or a
+            parameter is unknown or invalid.
+    """
+
+    def __init__(
+        self,
+        method: str,
+        student_channels: Sequence[int],
+        teacher_channels: Sequence[int],
+        *,
+        loss_weight: float | None = None,
+        loss_params: dict[str, Any] | None = None,
+        weighting: dict[str, Any] | None = None,
+        total_epochs: float | None = None,
+    ) -> None:
+        super().__init__()
+        if method == NONE:
+            raise ValueError(f"method {NONE!r} trains the student alone: build no KDCriterion for it")
+        self.method = method
+        self.student_channels = list(student_channels)
+        self.teacher_channels = list(teacher_channels)
+        self.align = build_align(self.student_channels, self.teacher_channels)
+        params = dict(loss_params or {})
+        self.losses = nn.ModuleList(build_loss(method, ct, **params) for ct in self.teacher_channels)
+        weight_kwargs = dict(weighting or {})
+        check_params("distill weighting", KDWeight, weight_kwargs)
+        if total_epochs is not None:
+            weight_kwargs["total_epochs"] = total_epochs
+        self.weighting = KDWeight(**weight_kwargs)
+        default = LOSSES[method].default_weight
+        self.loss_weight = default if loss_weight is None else real_number("distill", "loss_weight", loss_weight)
+        if self.loss_weight <= 0:
+            raise ValueError(f"distill.loss_weight must be > 0 (use method 'none' for no KD); got {loss_weight!r}")
+        LOGGER.debug("KD criterion %s, lambda %g, %d levels", method, self.loss_weight, len(self.losses))
+
+    @property
+    def needs_score(self) -> bool:
+        """Whether the loss needs the teacher's per-location class score (``score_l2``)."""
+        return bool(LOSSES[self.method].needs_score)
+
+    def forward(
+        self,
+        student_feats: Sequence[Tensor],
+        teacher_feats: Sequence[Tensor],
+        epoch: float,
+        teacher_scores: Sequence[Tensor] | None = None,
+    ) -> KDOutput:
+        """Compute the weighted KD loss of one batch.
+
+        Args:
+            student_feats: Student maps per level, ``(N, Cs, H, W)``.
+            teacher_feats: Teacher maps per level, ``(N, Ct, H, W)`` (detached here).
+            epoch: Global fractional epoch (``iteration / iterations_per_epoch``).
+            teacher_scores: Teacher max class probability per level, ``(N, 1, H, W)``; required
+                when :attr:`needs_score`.
+
+        Returns:
+            The loss and its logged parts.
+
+        Raises:
+            ValueError: Level counts, channel widths or spatial sizes do not match, or scores are
+                missing for a loss that needs them.
+        """
+        levels = len(self.losses)
+        if len(student_feats) != levels or len(teacher_feats) != levels:
+            raise ValueError(
+                f"KD criterion built for {levels} levels got {len(student_feats)} student and "
+                f"{len(teacher_feats)} teacher maps"
+            )
+        if self.needs_score and (teacher_scores is None or len(teacher_scores) != levels):
+            got = "none" if teacher_scores is None else len(teacher_scores)
+            raise ValueError(f"loss {self.method!r} needs one teacher score map per level ({levels}); got {got}")
+        terms: list[Tensor] = []
+        discrepancy: list[Tensor] = []
+        for level, (s, t) in enumerate(zip(student_feats, teacher_feats)):
+            cs, ct = self.student_channels[level], self.teacher_channels[level]
+            same_grid = s.shape[0] == t.shape[0] and s.shape[2:] == t.shape[2:]
+            if s.ndim != 4 or t.ndim != 4 or s.shape[1] != cs or t.shape[1] != ct or not same_grid:
+                raise ValueError(
+                    f"level {level}: expected student (N, {cs}, H, W) and teacher (N, {ct}, H, W) with the same "
+                    f"N, H, W; got student {tuple(s.shape)}, teacher {tuple(t.shape)}"
+                )
+            with torch.autocast(device_type=s.device.type, enabled=False):
+                a = self.align[level](s.float())
+            score = None if teacher_scores is None else teacher_scores[level]
+            terms.append(self.losses[level](a, t, score))
+            with torch.no_grad():
+                discrepancy.append((t.detach().float() - a.detach()).pow(2).mean())
+        raw = torch.stack(terms).sum()
+        weight = self.weighting(raw, epoch)
+        return KDOutput(loss=self.loss_weight * weight * raw, raw=raw.detach(), weight=weight, discrepancy=discrepancy)
+
+    def extra_repr(self) -> str:
+        return f"method={self.method!r}, loss_weight={self.loss_weight}"

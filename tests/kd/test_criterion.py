@@ -1,0 +1,154 @@
+"""KDCriterion and build_align on toy feature pyramids."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from admd_deploy.kd import KDCriterion, KDOutput, LOSSES, available_methods, build_align
+
+STUDENT = [4, 8]
+TEACHER = [8, 8]
+METHODS = [m for m in available_methods() if m != "none"]
+
+
+def pyramid(channels, n=2, sizes=((4, 4), (2, 2)), seed=0, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(n, c, h, w, generator=g).to(dtype) for c, (h, w) in zip(channels, sizes)]
+
+
+def scores(n=2, sizes=((4, 4), (2, 2))):
+    return [torch.rand(n, 1, h, w) for h, w in sizes]
+
+
+def test_align_is_identity_when_widths_match_and_a_1x1_conv_when_they_differ():
+    align = build_align([4, 8, 16], [8, 8, 32])
+    assert isinstance(align[1], nn.Identity)
+    for conv, (cs, ct) in ((align[0], (4, 8)), (align[2], (16, 32))):
+        assert isinstance(conv, nn.Conv2d) and conv.kernel_size == (1, 1) and conv.bias is not None
+        assert (conv.in_channels, conv.out_channels) == (cs, ct)
+
+
+def test_align_rejects_lists_of_different_lengths_naming_both():
+    with pytest.raises(ValueError, match=r"student_channels \[4, 8\] and teacher_channels \[8\]"):
+        build_align([4, 8], [8])
+
+
+@pytest.mark.parametrize("widths", [[], [0, 8], [8.0]])
+def test_align_rejects_non_positive_or_non_int_widths(widths):
+    with pytest.raises(ValueError, match="positive ints"):
+        build_align(widths, widths)
+
+
+def test_criterion_builds_one_loss_per_level_at_teacher_width():
+    criterion = KDCriterion("admd", [4, 8, 16], [8, 8, 32])
+    assert [loss.channels for loss in criterion.losses] == [8, 8, 32]
+    assert isinstance(criterion.align[1], nn.Identity) and isinstance(criterion.align[0], nn.Conv2d)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_loss_is_lambda_times_weight_times_raw(method):
+    criterion = KDCriterion(
+        method, STUDENT, TEACHER, loss_weight=0.3, weighting={"mode": "linear", "w_max": 10.0}, total_epochs=4.0
+    )
+    torch.manual_seed(0)
+    out = criterion(pyramid(STUDENT), pyramid(TEACHER, seed=1), epoch=2.0, teacher_scores=scores())
+    assert isinstance(out, KDOutput)
+    assert out.weight.item() == pytest.approx(5.5)  # 1 + 9 * 2/4
+    assert out.loss.item() == pytest.approx(0.3 * 5.5 * out.raw.item(), rel=1e-6)
+    assert out.loss.requires_grad and not out.raw.requires_grad and not out.weight.requires_grad
+    assert out.loss.shape == () and out.loss.dtype == torch.float32
+    assert len(out.discrepancy) == 2 and all(d.shape == () and not d.requires_grad for d in out.discrepancy)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_loss_weight_defaults_to_the_loss_class_default(method):
+    assert KDCriterion(method, STUDENT, TEACHER).loss_weight == LOSSES[method].default_weight
+
+
+def test_raw_is_the_sum_of_levels_and_discrepancy_is_the_per_level_mse():
+    criterion = KDCriterion("mse", [8, 8], [8, 8])  # identity align: A = S
+    student, teacher = pyramid([8, 8]), pyramid([8, 8], seed=1)
+    out = criterion(student, teacher, epoch=0.0)
+    per_level = [(t - s).pow(2).mean() for s, t in zip(student, teacher)]
+    assert [d.item() for d in out.discrepancy] == pytest.approx([v.item() for v in per_level])
+    assert out.raw.item() == pytest.approx(sum(v.item() for v in per_level))
+
+
+def test_gradient_reaches_the_student_maps_and_the_align_conv_not_the_teacher():
+    criterion = KDCriterion("admd", STUDENT, TEACHER)
+    student = [s.requires_grad_(True) for s in pyramid(STUDENT)]
+    teacher = [t.requires_grad_(True) for t in pyramid(TEACHER, seed=1)]
+    criterion(student, teacher, epoch=0.0).loss.backward()
+    assert all(s.grad is not None and s.grad.abs().sum() > 0 for s in student)
+    assert all(t.grad is None for t in teacher)
+    assert criterion.align[0].weight.grad is not None
+
+
+def test_mgd_generators_are_among_the_criterion_parameters():
+    criterion = KDCriterion("mgd", STUDENT, TEACHER)
+    params = {id(p) for p in criterion.parameters()}
+    generators = [p for loss in criterion.losses for p in loss.generator.parameters()]
+    assert len(generators) == 8 and all(id(p) in params for p in generators)
+
+
+def test_weighting_state_is_saved_with_the_criterion():
+    keys = KDCriterion("admd", STUDENT, TEACHER).state_dict()
+    assert {"weighting.ema", "weighting.ref", "weighting.weight", "weighting.steps"} <= set(keys)
+
+
+def test_half_precision_maps_under_autocast_give_a_finite_float32_loss():
+    criterion = KDCriterion("admd", STUDENT, TEACHER)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = criterion(pyramid(STUDENT, dtype=torch.float16), pyramid(TEACHER, dtype=torch.bfloat16), epoch=0.0)
+    assert out.loss.dtype == torch.float32 and torch.isfinite(out.loss)
+
+
+def test_score_l2_needs_scores_and_the_others_do_not():
+    assert [m for m in METHODS if KDCriterion(m, STUDENT, TEACHER).needs_score] == ["score_l2"]
+    with pytest.raises(ValueError, match="needs one teacher score map per level"):
+        KDCriterion("score_l2", STUDENT, TEACHER)(pyramid(STUDENT), pyramid(TEACHER), epoch=0.0)
+
+
+@pytest.mark.parametrize(
+    ("student", "teacher", "words"),
+    [
+        (pyramid(STUDENT)[:1], pyramid(TEACHER), "built for 2 levels got 1 student and 2 teacher maps"),
+        (pyramid(STUDENT), pyramid(TEACHER)[:1], "built for 2 levels got 2 student and 1 teacher maps"),
+        (pyramid(STUDENT, sizes=((4, 4), (3, 3))), pyramid(TEACHER), r"level 1: .*student \(2, 8, 3, 3\)"),
+        (pyramid(STUDENT, n=1), pyramid(TEACHER), r"level 0: .*same N, H, W"),
+        (pyramid([6, 8]), pyramid(TEACHER), r"level 0: expected student \(N, 4, H, W\)"),
+    ],
+    ids=["fewer-student-levels", "fewer-teacher-levels", "spatial-size", "batch-size", "student-width"],
+)
+def test_mismatched_feature_maps_raise_naming_the_shapes(student, teacher, words):
+    with pytest.raises(ValueError, match=words):
+        KDCriterion("mse", STUDENT, TEACHER)(student, teacher, epoch=0.0)
+
+
+@pytest.mark.parametrize(
+    ("method", "kwargs", "words"),
+    [
+        ("none", {}, "trains the student alone"),
+        ("admdd", {}, "must be one of admd, cwd, mgd, mse, none, pkd, score_l2"),
+        ("admd", {"loss_params": {"taux": 1.0}}, "valid keys: discrepancy, eps, mask, tau"),
+        ("admd", {"weighting": {"betta": 0.9}}, "valid keys: beta, mode, total_epochs, w_max, warmup_epochs"),
+        ("admd", {"weighting": {"mode": "linear"}}, "pass total_epochs"),
+        ("admd", {"loss_weight": 0.0}, "loss_weight must be > 0"),
+    ],
+)
+def test_invalid_construction_raises_with_the_fix(method, kwargs, words):
+    with pytest.raises(ValueError, match=words):
+        KDCriterion(method, STUDENT, TEACHER, **kwargs)
+
+
+def test_mismatched_channel_lists_raise_at_construction():
+    with pytest.raises(ValueError, match="same number of pyramid levels"):
+        KDCriterion("admd", [4, 8, 16], [8, 8])
+
+
+def test_eval_mode_leaves_the_weight_state_alone():
+    criterion = KDCriterion("admd", STUDENT, TEACHER).eval()
+    criterion(pyramid(STUDENT), pyramid(TEACHER), epoch=5.0)
+    assert criterion.weighting.steps.item() == 0
