@@ -1,0 +1,144 @@
+"""``admd_deploy.distill(teacher=..., student=..., data=..., method="admd", **train_args)``."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from admd_deploy.kd.config import DistillConfig
+
+LOGGER = logging.getLogger(__name__)
+
+TASKS = ("detect", "obb")
+
+
+@dataclass(frozen=True)
+class DistillResult:
+    """What a distillation run produced.
+
+    Attributes:
+        save_dir: The run folder (``results.csv``, ``args.yaml``, ``weights/``).
+        best: ``weights/best.pt``: a plain Ultralytics student checkpoint.
+        last: ``weights/last.pt``.
+        metrics: Final validation metrics of ``best.pt`` (``metrics/mAP50(B)`` and friends).
+    """
+
+    save_dir: Path
+    best: Path
+    last: Path
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def _existing_file(value: str | Path, what: str, suffixes: tuple[str, ...]) -> Path:
+    path = Path(value).expanduser()
+    if path.suffix not in suffixes:
+        raise ValueError(f"{what} must be a {' or '.join(suffixes)} file; got {str(value)!r}")
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path.resolve()} (admd-deploy uses local files only)")
+    return path.resolve()
+
+
+def _model_spec(value: str | Path, what: str) -> str:
+    """A local .pt must exist; a .yaml may also be a model name that Ultralytics ships (yolo11n.yaml)."""
+    path = Path(value).expanduser()
+    if path.suffix == ".pt":
+        return str(_existing_file(path, what, (".pt",)))
+    if path.suffix in {".yaml", ".yml"}:
+        return str(path.resolve()) if path.is_file() else str(value)
+    raise ValueError(f"{what} must be a local .pt checkpoint or a model .yaml; got {str(value)!r}")
+
+
+def guess_task(student: str) -> str:
+    """detect or obb, read from the student model (its YAML head or checkpoint)."""
+    from admd_deploy import yolo_env
+
+    yolo_env.prepare()
+    from ultralytics.nn.tasks import guess_model_task, yaml_model_load
+
+    try:
+        task = guess_model_task(yaml_model_load(student) if student.endswith((".yaml", ".yml")) else student)
+    except Exception as err:  # noqa: BLE001 - Ultralytics raises many kinds for unreadable models
+        raise ValueError(f"cannot read the student model {student!r}: {err}") from err
+    if task not in TASKS:
+        raise ValueError(f"student {student!r} is a {task!r} model; admd-deploy distils {', '.join(TASKS)} models")
+    return task
+
+
+def distill(
+    teacher: str | Path | None,
+    student: str | Path,
+    data: str | Path,
+    method: str = "admd",
+    *,
+    task: str | None = None,
+    params: dict[str, Any] | None = None,
+    loss_weight: float | None = None,
+    weight: str | None = None,
+    beta: float | None = None,
+    warmup_epochs: float | None = None,
+    w_max: float | None = None,
+    resume: bool | str | Path = False,
+    **train_args: Any,
+) -> DistillResult:
+    """Distil ``teacher`` into ``student`` on ``data`` with Ultralytics' trainer.
+
+    Args:
+        teacher: Local teacher ``.pt`` (or a model YAML, untrained, for plumbing tests). Ignored for
+            method ``none``.
+        student: Student model YAML (e.g. ``yolo11n-obb.yaml``) or local ``.pt`` to start from.
+        data: Local dataset YAML (Ultralytics format).
+        method: ``admd`` (default), ``mse``, ``score_l2``, ``cwd``, ``mgd``, ``pkd`` or ``none``.
+        task: ``detect`` or ``obb``; read from the student when ``None``.
+        params: Parameters of the loss (e.g. ``{"mask": "softmax", "tau": 0.5}``).
+        loss_weight: lambda; ``None`` uses the method's default.
+        weight: KD weight schedule ``adaptive`` / ``constant`` / ``linear`` (``None``: adaptive for admd).
+        beta: EMA factor of the KD loss in the weighting module (default 0.99).
+        warmup_epochs: Epochs before the adaptive weight freezes its reference (default 1).
+        w_max: Maximum KD weight (default 10).
+        resume: ``True`` resumes ``project/name/weights/last.pt``; a path resumes that checkpoint.
+        **train_args: Any Ultralytics training argument (``epochs``, ``imgsz``, ``batch``,
+            ``device``, ``project``, ``name``, ``nbs``, ``seed``, ...).
+
+    Returns:
+        The run folder, checkpoints and final metrics.
+    """
+    overrides = {k: v for k, v in (("beta", beta), ("warmup_epochs", warmup_epochs), ("w_max", w_max)) if v is not None}
+    config = None
+    if not resume:  # a resumed run continues with the settings saved in its checkpoint
+        config = DistillConfig(
+            method=method,
+            teacher=None if method == "none" or teacher is None else _model_spec(teacher, "teacher"),
+            loss_weight=loss_weight,
+            params=dict(params or {}),
+            weight=weight,
+            **overrides,
+        )
+    data_path = _existing_file(data, "data", (".yaml", ".yml"))
+    student_spec = _model_spec(student, "student")
+    task = task or guess_task(student_spec)
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}; got {task!r}")
+    project = Path(train_args.pop("project", None) or "runs/distill").expanduser().resolve()
+    name = train_args.pop("name", None) or method
+
+    args: dict[str, Any] = {"model": student_spec, "data": str(data_path), "project": str(project), "name": name}
+    args.update({k: v for k, v in train_args.items() if v is not None})
+    if resume:
+        last = project / name / "weights" / "last.pt" if resume is True else Path(resume).expanduser().resolve()
+        if not last.is_file():
+            raise FileNotFoundError(f"nothing to resume: {last} does not exist (check --project/--name)")
+        args = {k: v for k, v in args.items() if k not in {"project", "name"}}  # they come from the checkpoint
+        args.update(resume=str(last), model=str(last))
+    else:
+        args.setdefault("exist_ok", False)
+
+    from admd_deploy.kd.yolo import trainer_for_task
+
+    if config is not None:
+        args["distill"] = config.to_dict()
+    trainer = trainer_for_task(task)(overrides={**args, "task": task})
+    trainer.train()
+    metrics = {k: float(v) for k, v in (trainer.metrics or {}).items() if isinstance(v, (int, float))}
+    return DistillResult(save_dir=Path(trainer.save_dir), best=Path(trainer.best), last=Path(trainer.last), metrics=metrics)

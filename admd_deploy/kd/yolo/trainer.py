@@ -1,0 +1,229 @@
+"""Ultralytics trainers that distil: ``KDDetectionTrainer`` and ``KDOBBTrainer``.
+
+They are Ultralytics' own ``DetectionTrainer`` / ``OBBTrainer`` plus :class:`KDTrainerMixin`:
+
+- the distillation settings travel in ``trainer.args.distill`` (a plain dict), so they survive
+  Ultralytics' multi-GPU relaunch, which rebuilds the trainer from ``vars(trainer.args)``;
+- the student is wrapped in :class:`KDModel` right after Ultralytics sets its attributes and
+  before the optimiser, EMA and DDP are built, so align/generator modules train from step one;
+- ``last.pt`` / ``best.pt`` hold the plain student only (they load in plain ``ultralytics.YOLO``
+  without this package); the KD state (align modules, loss modules, KD weight, their EMA) goes
+  to ``distill_last.pt`` / ``distill_best.pt`` beside them, which ``resume`` reads back.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from ultralytics.models.yolo.detect import DetectionTrainer
+from ultralytics.models.yolo.obb import OBBTrainer
+from ultralytics.utils import DEFAULT_CFG, RANK, YAML
+from ultralytics.utils.torch_utils import ModelEMA, unwrap_model
+
+from admd_deploy import yolo_env
+from admd_deploy.kd.config import DistillConfig
+from admd_deploy.kd.criterion import KDCriterion
+from admd_deploy.kd.yolo.model import KDModel, check_pair, feature_levels, load_teacher
+
+LOGGER = logging.getLogger(__name__)
+
+SIDECAR_FORMAT = "admd-deploy/distill-state/v1"
+
+
+def sidecar_path(checkpoint: str | Path) -> Path:
+    """Where the KD state of a training checkpoint lives (``last.pt`` -> ``distill_last.pt``)."""
+    p = Path(checkpoint)
+    return p.with_name(f"distill_{p.name}")
+
+
+class KDTrainerMixin:
+    """Distillation on top of an Ultralytics task trainer (see the module docstring)."""
+
+    def __init__(self, cfg: Any = DEFAULT_CFG, overrides: dict[str, Any] | None = None, _callbacks: Any = None):
+        overrides = dict(overrides or {})
+        given = overrides.pop("distill", None)  # not an Ultralytics key: keep it out of get_cfg's check
+        super().__init__(cfg, overrides, _callbacks)
+        saved = getattr(self.args, "distill", None)  # present when resuming from a checkpoint
+        if self.resume and saved is not None:
+            if given is not None and DistillConfig.from_dict(given).to_dict() != saved:
+                LOGGER.warning("resume uses the checkpoint's distillation settings; start a new run to change them")
+            given = saved
+        if given is None:
+            raise ValueError(f"{type(self).__name__} needs distill=DistillConfig(...) or a dict of its fields")
+        self.distill = DistillConfig.from_dict(given)
+        self.args.distill = self.distill.to_dict()
+        if self.distill.method != "none" and self.args.compile:
+            LOGGER.warning("'compile' is not supported with distillation and is disabled")
+            self.args.compile = False
+        if RANK in {-1, 0}:
+            YAML.save(self.save_dir / "args.yaml", vars(self.args))  # now with the distill section
+        self._kd_resume_state: dict[str, Any] | None = None
+        self._kd_epoch, self._kd_iter = -1, 0
+
+    def _setup_train(self) -> None:
+        super()._setup_train()
+        self._use_all_cpu_threads()
+
+    def final_eval(self) -> None:
+        super().final_eval()
+        self._use_all_cpu_threads()  # the final validation's select_device lowered it again
+
+    def _use_all_cpu_threads(self) -> None:
+        # Ultralytics' select_device sets torch to cores - 1 threads (1 on a 2-core machine, measured
+        # 1.7x slower epochs); use OMP_NUM_THREADS, which yolo_env defaults to every core.
+        if self.device.type == "cpu":
+            torch.set_num_threads(yolo_env.cpu_threads())
+
+    @property
+    def kd_model(self) -> KDModel | None:
+        m = unwrap_model(self.model) if isinstance(self.model, torch.nn.Module) else None
+        return m if isinstance(m, KDModel) else None
+
+    # --- model ------------------------------------------------------------------------------------
+    def set_model_attributes(self) -> None:
+        super().set_model_attributes()
+        if self.distill.method == "none" or isinstance(self.model, KDModel):
+            return
+        self.model = self._build_kd_model(self.model)
+
+    def _build_kd_model(self, student: torch.nn.Module) -> KDModel:
+        teacher = load_teacher(
+            self.distill.teacher,
+            task=self.args.task,
+            nc=int(self.data["nc"]),
+            build_from_yaml=self.get_model,
+            device=next(student.parameters()).device,
+        )
+        t_levels, s_levels = feature_levels(teacher), feature_levels(student)
+        check_pair(t_levels, s_levels)
+        criterion = KDCriterion(
+            self.distill.method,
+            [lv.channels for lv in s_levels],
+            [lv.channels for lv in t_levels],
+            loss_weight=self.distill.loss_weight,
+            loss_params=self.distill.params,
+            weighting=self.distill.weighting(),
+            total_epochs=float(self.epochs),
+        ).to(next(student.parameters()).device)
+        if self.resume:
+            self._kd_resume_state = self._read_sidecar(Path(self.args.resume))
+            criterion.load_state_dict(self._kd_resume_state["kd"])
+        LOGGER.info(
+            "distill: %s from %s, levels %s <- %s",
+            self.distill.method,
+            Path(str(self.distill.teacher)).name,
+            ", ".join(map(str, s_levels)),
+            ", ".join(map(str, t_levels)),
+        )
+        return KDModel(student, teacher, criterion, s_levels)
+
+    def get_validator(self) -> Any:
+        """Ultralytics' validator re-checks the args against its own keys: hand it the args without ours."""
+        distill = vars(self.args).pop("distill", None)
+        try:
+            return super().get_validator()
+        finally:
+            if distill is not None:
+                self.args.distill = distill
+
+    # --- per batch: the global fractional epoch the KD weight is scheduled on -----------------------
+    def preprocess_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
+        batch = super().preprocess_batch(batch)
+        kd = self.kd_model
+        if kd is not None:
+            epoch = getattr(self, "epoch", self.start_epoch)  # set by Ultralytics' epoch loop
+            if epoch != self._kd_epoch:
+                self._kd_epoch, self._kd_iter = epoch, 0
+            kd.progress = epoch + self._kd_iter / max(len(self.train_loader), 1)
+            self._kd_iter += 1
+        return batch
+
+    def label_loss_items(self, loss_items: Any = None, prefix: str = "train") -> Any:
+        """Keep KD columns for training only: validation computes no KD term, so no fake zeros in results.csv."""
+        kd = self.kd_model or (self.ema.ema if self.ema and isinstance(self.ema.ema, KDModel) else None)
+        if prefix == "val" and kd is not None:
+            drop = set(kd.kd_item_names())
+            if loss_items is None:
+                return [f"{prefix}/{x}" for x in self.loss_names if x not in drop]
+            loss_items = {k: v for k, v in loss_items.items() if k not in drop}
+        return super().label_loss_items(loss_items, prefix)
+
+    # --- checkpoints: plain student in last.pt/best.pt, KD state in the sidecar ---------------------
+    def save_model(self) -> bool:
+        kd_ema = self.ema.ema if isinstance(self.ema.ema, KDModel) else None
+        if kd_ema is None:
+            return super().save_model()
+        self.ema.ema = kd_ema.student_model  # Ultralytics serialises the plain student
+        try:
+            saved = super().save_model()
+        finally:
+            self.ema.ema = kd_ema
+        state = {
+            "format": SIDECAR_FORMAT,
+            "epoch": self.epoch,
+            "config": self.distill.to_dict(),
+            "levels": kd_ema.level_names,
+            "kd": _cpu(self.kd_model.kd.state_dict()),
+            "kd_ema": _cpu(kd_ema.kd.state_dict()),
+        }
+        last = sidecar_path(self.last)
+        tmp = last.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(last)  # atomic: an interruption leaves the previous state intact
+        if self.best_fitness == self.fitness:
+            shutil.copyfile(last, sidecar_path(self.best))
+        return saved
+
+    def _read_sidecar(self, checkpoint: Path) -> dict[str, Any]:
+        path = sidecar_path(checkpoint)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"cannot resume distillation: {path} is missing (it holds the align modules and the KD weight "
+                f"of {checkpoint.name}). Restore it, or start a new run."
+            )
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if state.get("format") != SIDECAR_FORMAT:
+            raise ValueError(f"{path} is not an admd-deploy distillation state ({SIDECAR_FORMAT})")
+        return state
+
+    def _load_checkpoint_state(self, ckpt: dict[str, Any]) -> None:
+        kd = self.kd_model
+        if kd is None or self._kd_resume_state is None:
+            return super()._load_checkpoint_state(ckpt)
+        student_ema = ckpt.get("ema")
+        super()._load_checkpoint_state({**ckpt, "ema": None})  # optimizer, scaler, best fitness, stopper
+        if self.ema and student_ema is not None:
+            self.ema = ModelEMA(self.model)
+            self.ema.ema.student_model.load_state_dict(student_ema.float().state_dict())
+            self.ema.ema.kd.load_state_dict(self._kd_resume_state["kd_ema"])
+            self.ema.updates = ckpt["updates"]
+        if self._kd_resume_state.get("epoch") != ckpt.get("epoch"):
+            LOGGER.warning(
+                "distillation state is from epoch %s but the checkpoint from epoch %s; continuing with it",
+                self._kd_resume_state.get("epoch"),
+                ckpt.get("epoch"),
+            )
+
+
+def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in state.items()}
+
+
+class KDDetectionTrainer(KDTrainerMixin, DetectionTrainer):
+    """Distillation for horizontal-box detection (DIOR-style)."""
+
+
+class KDOBBTrainer(KDTrainerMixin, OBBTrainer):
+    """Distillation for oriented boxes (DOTA-style)."""
+
+
+def trainer_for_task(task: str) -> type[KDTrainerMixin]:
+    """The trainer class of a task, with the valid tasks in the error."""
+    trainers = {"detect": KDDetectionTrainer, "obb": KDOBBTrainer}
+    if task not in trainers:
+        raise ValueError(f"task must be one of {', '.join(trainers)}; got {task!r}")
+    return trainers[task]

@@ -1,0 +1,50 @@
+"""Shared fixtures: an offline Ultralytics in a private config dir, tiny synthetic datasets."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Before anything imports Ultralytics: a private config dir (fonts, settings) and offline mode.
+_HOME = Path(tempfile.mkdtemp(prefix="admd-tests-home-"))
+os.environ["ADMD_DEPLOY_HOME"] = str(_HOME)
+os.environ.setdefault("YOLO_CONFIG_DIR", str(_HOME))
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+IMGSZ = 64
+
+
+@pytest.fixture(scope="session")
+def yolo_home() -> Path:
+    return _HOME
+
+
+def _dataset(tmp_path_factory: pytest.TempPathFactory, task: str) -> Path:
+    from admd_deploy.data import SynthConfig, generate_synthetic
+
+    out = tmp_path_factory.mktemp(f"synth-{task}")
+    return generate_synthetic(out, SynthConfig(task=task, n_train=16, n_val=8, imgsz=IMGSZ * 2, seed=0, max_objects=4))
+
+
+@pytest.fixture(scope="session")
+def detect_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """data.yaml of a tiny horizontal-box dataset."""
+    return _dataset(tmp_path_factory, "detect")
+
+
+@pytest.fixture(scope="session")
+def obb_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """data.yaml of a tiny oriented-box dataset."""
+    return _dataset(tmp_path_factory, "obb")
+
+
+@pytest.fixture()
+def train_args(tmp_path: Path) -> dict:
+    """Ultralytics arguments for a seconds-long CPU run (nbs = batch so every batch is a step)."""
+    return dict(
+        epochs=2, imgsz=IMGSZ, batch=8, nbs=8, device="cpu", workers=0, plots=False,
+        project=str(tmp_path / "runs"), exist_ok=True, seed=0, mosaic=0.0, close_mosaic=0,
+    )
