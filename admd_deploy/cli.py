@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from admd_deploy.errors import AdmdDeployError
+
 EXIT_USAGE = 2
 
 EPILOG_DISTILL = """\
@@ -73,7 +75,110 @@ def build_parser() -> argparse.ArgumentParser:
                    "cwd tau=1.0; mgd mask_ratio=0.65; pkd eps=1e-6")
     d.add_argument("--train-arg", action="append", type=_key_value, default=[], metavar="KEY=VALUE",
                    help="any other Ultralytics training argument, repeatable (e.g. nbs=16 seed=1 patience=20)")
+    r = sub.add_parser("run", help="run a recipe: data, teacher, baseline, student, evaluate, export, verify, report",
+                       description="Run every stage of a recipe; stages whose inputs did not change are skipped, "
+                       "an interrupted training stage continues from its last.pt.")
+    r.add_argument("recipe", help="recipe YAML (see recipes/)")
+    r.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="recipe overrides, e.g. distill.epochs=5")
+    r.add_argument("--from", dest="from_stage", metavar="STAGE",
+                   help="rerun from this stage on: data, teacher, baseline, student, evaluate, export, verify, report")
+    r.add_argument("--out", help="run folder (default runs/<recipe name>)")
+
+    q = sub.add_parser("quickstart", help="the built-in demo: synthetic aerial OBB data, teacher, baseline, ADMD "
+                       "student, export, verify, report (about 15 minutes on 2 CPU cores)")
+    q.add_argument("--out", help="run folder (default runs/quickstart)")
+    q.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="recipe overrides, e.g. distill.epochs=2")
+    q.add_argument("--from", dest="from_stage", metavar="STAGE", help="rerun from this stage on")
+
+    rc = sub.add_parser("recipe", help="recipe tools")
+    rcs = rc.add_subparsers(dest="recipe_command", metavar="ACTION", required=True)
+    chk = rcs.add_parser("check", help="validate a recipe without running it (exit 2 with the reason when invalid)")
+    chk.add_argument("recipe")
+    chk.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+
+    dt = sub.add_parser("data", help="make or convert datasets")
+    dts = dt.add_subparsers(dest="data_command", metavar="SOURCE", required=True)
+    sy = dts.add_parser("synth", help="generate the synthetic aerial dataset")
+    sy.add_argument("out")
+    sy.add_argument("--task", choices=("detect", "obb"), default="obb")
+    sy.add_argument("--n-train", type=int, default=400)
+    sy.add_argument("--n-val", type=int, default=64)
+    sy.add_argument("--imgsz", type=int, default=256)
+    sy.add_argument("--seed", type=int, default=0)
+    do = dts.add_parser("dota", help="convert DOTA v1.0/v1.5 to YOLO-OBB and split it into patches")
+    do.add_argument("src", help="DOTA root with train/ and val/ (images/, labelTxt/)")
+    do.add_argument("out")
+    do.add_argument("--version", choices=("1.0", "1.5"), default="1.0")
+    do.add_argument("--crop-size", type=int, default=1024)
+    do.add_argument("--gap", type=int, default=200)
+    do.add_argument("--rates", type=float, nargs="+", default=[1.0], help="multi-scale rates, e.g. 0.5 1.0 1.5")
+    do.add_argument("--no-split", action="store_true", help="convert only, do not cut patches")
+    do.add_argument("--drop-difficult", action="store_true", help="leave out objects flagged difficult")
+    di = dts.add_parser("dior", help="convert DIOR (VOC XML) or DIOR-R (--oriented) to YOLO format")
+    di.add_argument("src", help="DIOR root with JPEGImages-*, Annotations/, ImageSets/Main/")
+    di.add_argument("out")
+    di.add_argument("--oriented", action="store_true", help="DIOR-R oriented boxes (YOLO-OBB labels)")
     return parser
+
+
+def _load(path: str, overrides: list[str]):
+    from admd_deploy.recipe import load_recipe
+
+    return load_recipe(path, overrides)
+
+
+def _cmd_run(ns: argparse.Namespace, recipe=None) -> int:
+    from admd_deploy.pipeline import run_pipeline
+    from admd_deploy.pipeline.report import markdown_table, summary_rows
+
+    recipe = recipe or _load(ns.recipe, ns.overrides)
+    result = run_pipeline(recipe, ns.out, ns.from_stage)
+    rep = result.report
+    print()
+    print(markdown_table(summary_rows(rep), ("model", "mAP50", "mAP50-95", "params", "CPU latency (batch 1)")))
+    gc = rep.get("gap_closed_map50_95")
+    if gc is not None:
+        print(f"\nteacher-baseline gap closed by {rep['method']}: {100 * gc:.0f}% (mAP50-95)")
+    print(f"protocol: {rep.get('protocol')}\nreport:   {result.run_dir / 'report.md'}\nbundle:   {rep.get('bundle')}")
+    if not result.passed:
+        failed = [g["name"] for g in rep.get("gates", []) if g["passed"] is False]
+        print(f"GATES FAILED: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_quickstart(ns: argparse.Namespace) -> int:
+    from importlib import resources
+
+    path = resources.files("admd_deploy") / "recipes" / "quickstart.yaml"
+    ns.out = ns.out or "runs/quickstart"
+    return _cmd_run(ns, _load(str(path), ns.overrides))
+
+
+def _cmd_recipe(ns: argparse.Namespace) -> int:
+    recipe = _load(ns.recipe, ns.overrides)
+    print(f"{ns.recipe}: valid ({recipe.task}, {recipe.distill.method}, teacher "
+          f"{recipe.teacher.weights or recipe.teacher.model}, student {recipe.student.model}, data {recipe.data.source})")
+    return 0
+
+
+def _cmd_data(ns: argparse.Namespace) -> int:
+    if ns.data_command == "synth":
+        from admd_deploy.data import SynthConfig, generate_synthetic
+
+        path = generate_synthetic(ns.out, SynthConfig(task=ns.task, n_train=ns.n_train, n_val=ns.n_val,
+                                                      imgsz=ns.imgsz, seed=ns.seed))
+    elif ns.data_command == "dota":
+        from admd_deploy.data.dota import convert_dota
+
+        path = convert_dota(ns.src, ns.out, version=ns.version, split=not ns.no_split, crop_size=ns.crop_size,
+                            gap=ns.gap, rates=tuple(ns.rates), include_difficult=not ns.drop_difficult)
+    else:
+        from admd_deploy.data.dior import convert_dior
+
+        path = convert_dior(ns.src, ns.out, oriented=ns.oriented)
+    print(path)
+    return 0
 
 
 def _cmd_distill(ns: argparse.Namespace) -> int:
@@ -110,12 +215,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     ns = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if ns.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    commands = {"distill": _cmd_distill}
+    commands = {"distill": _cmd_distill, "run": _cmd_run, "quickstart": _cmd_quickstart, "recipe": _cmd_recipe,
+                "data": _cmd_data}
     try:
         return commands[ns.command](ns)
-    except (ValueError, TypeError, FileNotFoundError) as err:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as err:  # bad input: say what and how to fix
         print(f"admd-deploy {ns.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except AdmdDeployError as err:  # a stage failed: earlier results are intact, the ledger says which
+        print(f"admd-deploy {ns.command}: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"admd-deploy {ns.command}: interrupted; rerun with --resume to continue", file=sys.stderr)
         return 130

@@ -1,0 +1,173 @@
+"""The export stage: ONNX (FP32), INT8 ONNX with Q/DQ nodes, and a TensorRT engine where possible.
+
+Every artifact is checked the moment it is written: ``onnx.checker`` full check, then raw-output
+parity against the PyTorch student on validation images.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from admd_deploy.pipeline.context import Context
+from admd_deploy.pipeline.ledger import file_sha256
+
+LOGGER = logging.getLogger(__name__)
+
+LETTERBOX = {"auto": False, "center": True, "scaleup": True, "fill": 114, "channels": "RGB", "scale": 1 / 255}
+
+
+def onnx_from_checkpoint(weights: str | Path, out: Path, *, imgsz: int, batch: int, dynamic: bool, opset: int,
+                         simplify: bool) -> Path:
+    """Export with Ultralytics' exporter, then add our letterbox metadata; returns ``out``."""
+    import onnx
+    from ultralytics import YOLO
+
+    produced = Path(YOLO(str(weights)).export(format="onnx", imgsz=imgsz, batch=batch, dynamic=dynamic, opset=opset,
+                                             simplify=simplify, device="cpu"))
+    model = onnx.load(str(produced))
+    meta = model.metadata_props.add()
+    meta.key, meta.value = "letterbox", json.dumps(LETTERBOX)
+    onnx.save(model, str(out))
+    produced.unlink(missing_ok=True)
+    return out
+
+
+def check_onnx(path: Path) -> dict[str, Any]:
+    """``onnx.checker`` full check (raises ``onnx.checker.ValidationError`` on an invalid model)."""
+    import onnx
+
+    onnx.checker.check_model(str(path), full_check=True)
+    return {"name": "onnx_checker", "value": 1.0, "limit": None, "passed": True}
+
+
+def letterboxed(images: list[Path], imgsz: int) -> np.ndarray:
+    """(N, 3, imgsz, imgsz) float32 inputs, preprocessed exactly like Ultralytics' val (rect=False)."""
+    import cv2
+    from ultralytics.data.augment import LetterBox
+
+    lb = LetterBox((imgsz, imgsz), auto=False, scale_fill=False, scaleup=True, center=True)
+    batch = [lb(image=cv2.imread(str(p)))[..., ::-1].transpose(2, 0, 1) for p in images]
+    return np.ascontiguousarray(np.stack(batch)).astype(np.float32) / 255.0
+
+
+def torch_outputs(weights: str | Path, x: np.ndarray) -> np.ndarray:
+    import torch
+    from ultralytics.nn.tasks import load_checkpoint
+
+    model, _ = load_checkpoint(weights)
+    model = model.fuse(verbose=False).eval()
+    with torch.inference_mode():
+        y = model(torch.from_numpy(x))
+    return (y[0] if isinstance(y, (tuple, list)) else y).numpy()
+
+
+def ort_outputs(path: Path, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    fixed = sess.get_inputs()[0].shape[0]
+    if isinstance(fixed, int) and fixed != x.shape[0]:  # static batch: run image by image
+        return np.concatenate([sess.run(None, {name: x[i : i + fixed]})[0] for i in range(0, len(x), fixed)])
+    return sess.run(None, {name: x})[0]
+
+
+def parity(weights: str | Path, onnx_path: Path, x: np.ndarray, atol: float | None) -> dict[str, Any]:
+    """Max absolute difference of the raw outputs (boxes in pixels, class probabilities) vs PyTorch."""
+    diff = float(np.abs(torch_outputs(weights, x) - ort_outputs(onnx_path, x)).max())
+    return {"name": "parity_max_abs", "value": diff, "limit": atol, "passed": None if atol is None else diff <= atol}
+
+
+class _Calibration:
+    """ONNX Runtime calibration reader over letterboxed validation images (one image per call)."""
+
+    def __init__(self, input_name: str, x: np.ndarray) -> None:
+        self._it = iter([{input_name: x[i : i + 1]} for i in range(len(x))])
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._it, None)
+
+
+def int8_onnx_from_onnx(src: Path, out: Path, calib: np.ndarray) -> Path:
+    """Static INT8 quantisation with Q/DQ nodes (symmetric, per-channel weights): runs on ONNX Runtime's CPU
+    kernels and is TensorRT's explicit-quantisation format. Only Conv/MatMul are quantised; the head's
+    sigmoid, DFL softmax and box decoding stay in float (they matter most for accuracy)."""
+    import onnxruntime as ort
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    prepped = out.with_name(out.stem + ".prep.onnx")
+    quant_pre_process(str(src), str(prepped), skip_symbolic_shape=True)
+    name = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).get_inputs()[0].name
+    quantize_static(
+        str(prepped), str(out), _Calibration(name, calib), quant_format=QuantFormat.QDQ,
+        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True,
+        op_types_to_quantize=["Conv", "MatMul"], calibrate_method=CalibrationMethod.MinMax,
+        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+    )
+    prepped.unlink(missing_ok=True)
+    return out
+
+
+def engine_status() -> str | None:
+    """None when a TensorRT engine can be built here, else the reason it cannot."""
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        return "tensorrt is not installed on this machine"
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            return "no CUDA GPU on this machine"
+    except ImportError:
+        return "no CUDA runtime to check for a GPU"
+    return None
+
+
+def engine_command(onnx_name: str, precision: str) -> str:
+    return f"admd-edge build-engine {onnx_name} --precision {precision}"
+
+
+def inputs(ctx: Context) -> dict[str, Any]:
+    return {"student": ctx.out("student").get("sha256"), "export": ctx.recipe.to_dict()["export"],
+            "atol": ctx.recipe.gates.parity_atol, "data": ctx.out("data").get("fingerprint")}
+
+
+def run(ctx: Context, out: Path) -> dict[str, Any]:
+    from admd_deploy.pipeline.evaluate import val_images
+
+    r, e = ctx.recipe, ctx.recipe.export
+    weights = ctx.out("student")["weights"]
+    imgsz = r.export_imgsz
+    x = letterboxed(val_images(ctx.out("data")["data_yaml"], max(e.calib_images, 8)), imgsz)
+    artifacts: dict[str, Any] = {}
+
+    onnx_path = onnx_from_checkpoint(weights, out / "student.onnx", imgsz=imgsz, batch=e.batch, dynamic=e.dynamic,
+                                     opset=e.opset, simplify=e.simplify)
+    checks = [check_onnx(onnx_path), parity(weights, onnx_path, x[:8], r.gates.parity_atol)]
+    artifacts["onnx"] = {"path": str(onnx_path), "sha256": file_sha256(onnx_path), "precision": "fp32", "checks": checks}
+
+    if "onnx_int8" in e.formats:
+        int8_path = int8_onnx_from_onnx(onnx_path, out / "student.int8.onnx", x[: e.calib_images])
+        checks = [check_onnx(int8_path), parity(weights, int8_path, x[:8], None)]  # reported, gated on mAP instead
+        artifacts["onnx_int8"] = {"path": str(int8_path), "sha256": file_sha256(int8_path), "precision": "int8",
+                                  "calibration_images": int(min(len(x), e.calib_images)), "checks": checks}
+
+    if "engine" in e.formats:
+        reason = engine_status()
+        cmd = engine_command(onnx_path.name, e.engine_precision)
+        if reason is None:
+            from admd_edge.engine import engine_from_onnx  # the edge package builds engines
+
+            built = engine_from_onnx(onnx_path, precision=e.engine_precision, out_dir=out)
+            artifacts["engine"] = {**built, "command": cmd}
+        else:
+            LOGGER.warning("export: TensorRT engine skipped: %s", reason)
+            artifacts["engine"] = {"skipped": reason, "command": cmd}
+    return {"artifacts": artifacts, "imgsz": imgsz}

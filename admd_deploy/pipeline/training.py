@@ -1,0 +1,137 @@
+"""The data, teacher, baseline and student stages."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from admd_deploy.pipeline.context import Context
+from admd_deploy.pipeline.ledger import file_sha256, stable_hash
+from admd_deploy.recipe import TrainSettings
+
+LOGGER = logging.getLogger(__name__)
+
+
+# --- data -------------------------------------------------------------------------------------------
+def data_inputs(ctx: Context) -> dict[str, Any]:
+    d = ctx.recipe.data
+    return {"task": ctx.recipe.task, "data": {"source": d.source, "path": d.path, "synthetic": d.synthetic,
+                                              "dota": d.dota, "dior": d.dior}}
+
+
+def run_data(ctx: Context, out: Path) -> dict[str, Any]:
+    d, task = ctx.recipe.data, ctx.recipe.task
+    if d.source == "synthetic":
+        from admd_deploy.data import SynthConfig, generate_synthetic
+
+        cfg = SynthConfig(task=task, **{k: tuple(v) if isinstance(v, list) else v for k, v in d.synthetic.items()})
+        yaml_path = generate_synthetic(out / "synthetic", cfg)
+    elif d.source == "yolo":
+        yaml_path = Path(d.path).resolve()
+    elif d.source == "dota":
+        if task != "obb":
+            raise ValueError("data.source 'dota' gives oriented boxes: set task: obb")
+        from admd_deploy.data.dota import convert_dota
+
+        yaml_path = convert_dota(d.path, out / "dota", **d.dota)
+    else:
+        from admd_deploy.data.dior import convert_dior
+
+        yaml_path = convert_dior(d.path, out / "dior", oriented=task == "obb", **d.dior)
+    return {"data_yaml": str(yaml_path), "fingerprint": _dataset_fingerprint(Path(yaml_path))}
+
+
+def _dataset_fingerprint(yaml_path: Path) -> str:
+    """Changes when the data YAML or the set/size of label files changes (cheap: no image hashing)."""
+    import yaml
+
+    meta = yaml.safe_load(yaml_path.read_text())
+    root = Path(meta.get("path") or yaml_path.parent)
+    if not root.is_absolute():
+        root = (yaml_path.parent / root).resolve()
+    labels = sorted((str(p.relative_to(root)), p.stat().st_size) for p in root.rglob("labels/**/*.txt"))
+    return stable_hash({"yaml": yaml_path.read_text(), "labels": labels})
+
+
+# --- training stages ----------------------------------------------------------------------------------
+def _resumable(last: Path) -> bool:
+    """An interrupted run's last.pt still has its optimizer state; a finished one was stripped (epoch -1)."""
+    if not last.is_file():
+        return False
+    import torch
+
+    try:
+        ckpt = torch.load(last, map_location="cpu", weights_only=False)
+    except Exception:  # noqa: BLE001 - a truncated file is simply not resumable
+        return False
+    return ckpt.get("epoch", -1) != -1 and ckpt.get("optimizer") is not None
+
+
+def train(ctx: Context, stage: str, out: Path, model: str, settings: TrainSettings, distill: dict[str, Any]) -> dict:
+    """Train one model in ``out/train``, resuming an interrupted attempt of the same stage inputs."""
+    from admd_deploy.kd.api import DistillResult
+    from admd_deploy.kd.yolo import trainer_for_task
+
+    recipe = ctx.recipe
+    run = out / "train"
+    last = run / "weights" / "last.pt"
+    resume = ctx.resumable and _resumable(last)
+    if resume:
+        LOGGER.info("%s: resuming the interrupted training from %s", stage, last)
+        overrides = {"resume": str(last), "model": str(last), "data": ctx.out("data")["data_yaml"]}
+    else:
+        if run.exists():
+            shutil.rmtree(run)  # results of other inputs: this stage's own folder only
+        overrides = {
+            **settings.ultralytics_args(), "model": model, "data": ctx.out("data")["data_yaml"],
+            "project": str(out), "name": "train", "exist_ok": True, "seed": recipe.seed, "device": recipe.device,
+            "distill": distill,
+        }
+    trainer = trainer_for_task(recipe.task)(overrides=overrides)
+    trainer.train()
+    best = Path(trainer.best if Path(trainer.best).is_file() else trainer.last)
+    result = DistillResult(save_dir=Path(trainer.save_dir), best=best, last=Path(trainer.last))
+    return {"weights": str(result.best), "sha256": file_sha256(result.best), "run_dir": str(result.save_dir),
+            "results_csv": str(result.save_dir / "results.csv")}
+
+
+def teacher_inputs(ctx: Context) -> dict[str, Any]:
+    t = ctx.recipe.teacher
+    weights = {"weights_sha256": file_sha256(t.weights)} if t.weights else {}
+    return {"teacher": ctx.recipe.to_dict()["teacher"], **weights, "data": ctx.out("data").get("fingerprint"),
+            "seed": ctx.recipe.seed}
+
+
+def run_teacher(ctx: Context, out: Path) -> dict[str, Any]:
+    t = ctx.recipe.teacher
+    if t.weights:
+        return {"weights": t.weights, "sha256": file_sha256(t.weights), "trained": False}
+    return {**train(ctx, "teacher", out, t.model, t, {"method": "none"}), "trained": True}
+
+
+def _student_common(ctx: Context) -> dict[str, Any]:
+    d = ctx.recipe.distill
+    return {"student": ctx.recipe.student.model, "train": d.ultralytics_args(), "data": ctx.out("data").get("fingerprint"),
+            "seed": ctx.recipe.seed}
+
+
+def baseline_inputs(ctx: Context) -> dict[str, Any]:
+    return {**_student_common(ctx), "enabled": ctx.recipe.distill.baseline}
+
+
+def run_baseline(ctx: Context, out: Path) -> dict[str, Any]:
+    if not ctx.recipe.distill.baseline:
+        return {"skipped": "distill.baseline is false"}
+    return train(ctx, "baseline", out, ctx.recipe.student.model, ctx.recipe.distill, {"method": "none"})
+
+
+def student_inputs(ctx: Context) -> dict[str, Any]:
+    cfg = ctx.recipe.distill.config("teacher.pt").to_dict()
+    return {**_student_common(ctx), "distill": cfg, "teacher_sha256": ctx.out("teacher").get("sha256")}
+
+
+def run_student(ctx: Context, out: Path) -> dict[str, Any]:
+    cfg = ctx.recipe.distill.config(ctx.out("teacher")["weights"])
+    return train(ctx, "student", out, ctx.recipe.student.model, ctx.recipe.distill, cfg.to_dict())

@@ -1,0 +1,194 @@
+"""The verify stage: accuracy of every export through the edge runtime, gates, and the deploy bundle."""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import shutil
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from admd_deploy.pipeline.context import Context
+from admd_deploy.pipeline.ledger import file_sha256
+
+LOGGER = logging.getLogger(__name__)
+
+EDGE_SRC = Path(__file__).resolve().parents[2] / "export"  # the edge package, shipped inside the bundle
+PACKAGES = ("admd-deploy", "admd-edge", "ultralytics", "torch", "onnx", "onnxruntime", "onnxslim", "numpy",
+            "opencv-python-headless", "tensorrt")
+
+
+def gate(name: str, value: float | None, limit: float | None, passed: bool | None, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "value": value, "limit": limit, "passed": passed, **extra}
+
+
+def drop_gate(name: str, reference: float, value: float, limit: float | None) -> dict[str, Any]:
+    """A drop in points (0-100) of ``value`` below ``reference``; passes when at most ``limit``."""
+    drop = round(100 * (reference - value), 3)
+    return gate(name, drop, limit, None if limit is None else drop <= limit)
+
+
+def edge_metrics(onnx_path: Path, data_yaml: str, task: str, imgsz: int, runs: int = 20) -> dict[str, Any]:
+    """mAP of an ONNX model run through the edge runtime (admd_edge) on the val split."""
+    import cv2
+
+    from admd_deploy import yolo_env
+    from admd_deploy.pipeline.evaluate import val_images
+    from admd_deploy.pipeline.scoring import Sample, ground_truth, score
+    from admd_edge import load_model
+
+    det = load_model(onnx_path, conf=0.001, iou=0.7, max_det=300, threads=yolo_env.cpu_threads())
+    samples = []
+    for img_path in val_images(data_yaml, 10**9):
+        img = cv2.imread(str(img_path))
+        label = Path(str(img_path).replace("/images/", "/labels/")).with_suffix(".txt")
+        gt_cls, gt_boxes = ground_truth(label, img.shape[1], img.shape[0], task)
+        d = det(img)
+        boxes = d.xywhr if task == "obb" else d.boxes
+        samples.append(Sample(gt_cls, gt_boxes, d.class_ids.astype(np.int64), d.scores, boxes))
+    return {**score(samples, task, det.names), **edge_latency(det, img, runs)}
+
+
+def edge_latency(det: Any, img: np.ndarray, runs: int) -> dict[str, float]:
+    """Median model-only and end-to-end (letterbox + inference + decode/NMS) time of one image, in ms."""
+    import statistics
+
+    for _ in range(3):
+        det.predict_timed([img])
+    timings = [det.predict_timed([img])[1] for _ in range(runs)]
+    return {"latency_ms": 1e3 * statistics.median(t[1] for t in timings),
+            "end_to_end_ms": 1e3 * statistics.median(sum(t) for t in timings)}
+
+
+def inputs(ctx: Context) -> dict[str, Any]:
+    models = ctx.out("evaluate").get("models", {})
+    accuracy = {m: {k: v.get(k) for k in ("map50", "map50_95")} for m, v in models.items()}  # not latency noise
+    return {"export": ctx.ledger.records["export"].key if "export" in ctx.ledger.records else None,
+            "gates": ctx.recipe.to_dict()["gates"], "accuracy": accuracy}
+
+
+def run(ctx: Context, out: Path) -> dict[str, Any]:
+    from admd_deploy.pipeline.evaluate import val_metrics
+
+    r, g = ctx.recipe, ctx.recipe.gates
+    data_yaml, imgsz = ctx.out("data")["data_yaml"], ctx.out("export")["imgsz"]
+    models = ctx.out("evaluate")["models"]
+    student, teacher = models["student"], models.get("teacher")
+    artifacts = ctx.out("export")["artifacts"]
+    gates: list[dict[str, Any]] = []
+    exports: dict[str, Any] = {}
+    if "baseline" in models and teacher and g.teacher_over_baseline is not None:
+        lead = round(100 * (teacher["map50_95"] - models["baseline"]["map50_95"]), 3)
+        gates.append(gate("teacher_over_baseline_map50_95", lead, g.teacher_over_baseline, lead >= g.teacher_over_baseline))
+    for name, art in artifacts.items():
+        if "skipped" in art:
+            exports[name] = {"skipped": art["skipped"], "command": art.get("command")}
+            gates.append(gate(f"{name}_built", None, None, None, skipped=art["skipped"]))
+            continue
+        path = Path(art["path"])
+        for c in art["checks"]:
+            gates.append(gate(f"{name}_{c['name']}", c["value"], c["limit"], c["passed"]))
+        if not path.suffix == ".onnx":
+            exports[name] = {k: v for k, v in art.items() if k != "checks"}
+            continue
+        LOGGER.info("verify: %s through the edge runtime", name)
+        edge = edge_metrics(path, data_yaml, r.task, imgsz, r.report.latency_runs)
+        ul = val_metrics(path, data_yaml, imgsz, 1, "cpu")
+        limit = g.int8_map_drop if art["precision"] == "int8" else g.fp32_map_drop
+        for key in ("map50", "map50_95"):
+            gates.append(drop_gate(f"{name}_{key}_drop_vs_student", student[key], edge[key], limit))
+            if teacher:
+                gates.append(drop_gate(f"{name}_{key}_gap_to_teacher", teacher[key], edge[key], g.teacher_gap))
+        diff = round(100 * abs(edge["map50_95"] - ul["map50_95"]), 3)
+        gates.append(gate(f"{name}_cross_check_vs_ultralytics", diff, g.cross_check, diff <= g.cross_check))
+        exports[name] = {**edge, "ultralytics_map50": ul["map50"], "ultralytics_map50_95": ul["map50_95"],
+                         "path": str(path), "sha256": art["sha256"], "precision": art["precision"],
+                         "checks": art["checks"]}
+    passed = all(x["passed"] is not False for x in gates)
+    bundle = write_bundle(ctx, out.parent / "deploy", artifacts, gates, passed)
+    return {"exports": exports, "gates": gates, "passed": passed, "bundle": str(bundle)}
+
+
+def versions() -> dict[str, str | None]:
+    found = {}
+    for pkg in PACKAGES:
+        try:
+            found[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            found[pkg] = None
+    if found["tensorrt"] is None:  # NVIDIA images name the distribution tensorrt-cu12/-cu13, or ship bindings via apt
+        try:
+            import tensorrt
+
+            found["tensorrt"] = tensorrt.__version__
+        except ImportError:
+            pass
+    found["python"] = platform.python_version()
+    return found
+
+
+def write_bundle(ctx: Context, deploy: Path, artifacts: dict[str, Any], gates: list[dict], passed: bool) -> Path:
+    """``deploy/``: the ONNX files, the edge package, a device README and ``manifest.json`` (sha256 of all)."""
+    import yaml
+
+    if deploy.exists():
+        shutil.rmtree(deploy)
+    deploy.mkdir(parents=True)
+    files = {}
+    for art in artifacts.values():
+        if "path" in art:
+            dst = deploy / Path(art["path"]).name
+            shutil.copy2(art["path"], dst)
+            files[dst.name] = file_sha256(dst)
+    if EDGE_SRC.is_dir():
+        shutil.copytree(EDGE_SRC, deploy / "admd-edge", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info",
+                                                                                      "tests", ".pytest_cache"))
+    data = yaml.safe_load(Path(ctx.out("data")["data_yaml"]).read_text())
+    names = data["names"] if isinstance(data["names"], dict) else dict(enumerate(data["names"]))
+    onnx_name = Path(artifacts["onnx"]["path"]).name
+    engine = artifacts.get("engine", {})
+    precision = ctx.recipe.export.engine_precision
+    build = engine.get("command") or f"admd-edge build-engine {onnx_name} --precision {precision}"
+    manifest = {
+        "format": "admd-deploy/bundle/v1",
+        "passed": passed,
+        "failed_gates": [x["name"] for x in gates if x["passed"] is False],
+        "files": files,
+        "model": {"task": ctx.recipe.task, "imgsz": ctx.out("export")["imgsz"], "names": {int(k): v for k, v in names.items()},
+                  "stride": 32},
+        "gates": gates,
+        "engine": {"build_command": build, "status": engine.get("skipped", "built" if "path" in engine else "not requested")},
+        "versions": versions(),
+        "build_manifest": _image_manifest(),
+        "recipe": ctx.recipe.to_dict(),
+    }
+    (deploy / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    (deploy / "README.md").write_text(_device_readme(ctx, onnx_name, build, passed, manifest["failed_gates"]))
+    return deploy
+
+
+def _image_manifest() -> dict[str, Any] | None:
+    """The Docker image's build manifest, when the bundle is built inside one of our images."""
+    path = Path("/etc/admd-deploy/build-manifest.json")
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _device_readme(ctx: Context, onnx_name: str, build: str, passed: bool, failed: list[str]) -> str:
+    status = "PASSED every gate" if passed else f"FAILED gates: {', '.join(failed)} (see manifest.json)"
+    return f"""# {ctx.recipe.name}: deployable {ctx.recipe.task} student
+
+Status: **{status}**.
+
+## On the device (Jetson or any Linux with Python 3.10+)
+```bash
+pip install ./admd-edge                      # numpy, opencv, onnxruntime; add [trt] for TensorRT
+admd-edge predict {onnx_name} images/ --bundle . --out predictions/
+{build} --out .    # build the TensorRT engine ON the device (engines are not portable)
+admd-edge bench {onnx_name}
+```
+Every file is listed in `manifest.json` with its sha256; the runtime refuses a model whose hash differs.
+"""

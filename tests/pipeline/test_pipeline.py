@@ -1,0 +1,138 @@
+"""The recipe pipeline end to end on a tiny synthetic OBB task (CPU, about a minute)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from admd_deploy.cli import main
+from admd_deploy.pipeline import run_pipeline
+from admd_deploy.recipe import STAGES, load_recipe
+
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "name": "tiny",
+    "task": "obb",
+    "data": {"source": "synthetic", "synthetic": {"n_train": 16, "n_val": 8, "imgsz": 128, "max_objects": 4}},
+    "teacher": {"model": "yolo11s-obb.yaml", "epochs": 1, "imgsz": 64, "batch": 8, "nbs": 8, "mosaic": 0.0},
+    "student": {"model": "yolo11n-obb.yaml"},
+    "distill": {"method": "admd", "epochs": 2, "imgsz": 64, "batch": 8, "nbs": 8, "mosaic": 0.0, "close_mosaic": 0,
+                "warmup_epochs": 0.5},
+    "export": {"formats": ["onnx", "onnx_int8", "engine"], "calib_images": 8},
+    "report": {"samples": 2, "latency_runs": 3},
+}
+
+
+def write_recipe(tmp_path: Path, **changes) -> Path:
+    data = json.loads(json.dumps(TINY))
+    for k, v in changes.items():
+        data[k] = {**data.get(k, {}), **v} if isinstance(v, dict) else v
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("pipeline")
+    recipe = load_recipe(write_recipe(tmp))
+    result = run_pipeline(recipe, tmp / "run")
+    return tmp, recipe, result
+
+
+def test_a_full_run_writes_the_report_schema_and_a_verified_bundle(finished):
+    tmp, _, result = finished
+    assert result.ran == list(STAGES)
+    report = json.loads((result.run_dir / "report.json").read_text())
+    for name in ("teacher", "baseline", "student"):
+        m = report["models"][name]
+        assert 0 <= m["map50"] <= 1 and 0 <= m["map50_95"] <= 1 and m["params"] > 0 and m["cpu_latency_ms"] > 0
+    assert report["models"]["teacher"]["params"] > report["models"]["student"]["params"]
+    for name in ("onnx", "onnx_int8"):
+        e = report["exports"][name]
+        assert {"map50", "map50_95", "checks"} <= set(e)
+    assert "skipped" in report["exports"]["engine"]
+    assert all({"name", "value", "limit", "passed"} <= set(g) for g in report["gates"])
+    names = {g["name"] for g in report["gates"]}
+    assert {"onnx_onnx_checker", "onnx_parity_max_abs", "onnx_cross_check_vs_ultralytics",
+            "onnx_map50_95_drop_vs_student", "onnx_int8_map50_95_drop_vs_student"} <= names
+    assert report["passed"] == all(g["passed"] is not False for g in report["gates"])
+    assert "Ultralytics val, rect=False" in report["protocol"]
+
+    md = (result.run_dir / "report.md").read_text()
+    assert "| teacher |" in md and "| exported onnx |" in md and "![training curves]" in md
+    for fig in report["figures"].values():
+        assert Path(fig).stat().st_size > 5000
+
+    deploy = Path(report["bundle"])
+    manifest = json.loads((deploy / "manifest.json").read_text())
+    assert set(manifest["files"]) == {"student.onnx", "student.int8.onnx"}
+    from admd_deploy.pipeline.ledger import file_sha256
+
+    assert all(file_sha256(deploy / f) == h for f, h in manifest["files"].items())
+    assert manifest["model"]["task"] == "obb" and manifest["engine"]["build_command"].startswith("admd-edge build-engine")
+    assert (deploy / "admd-edge" / "pyproject.toml").is_file() and (deploy / "README.md").is_file()
+    assert yaml.safe_load((result.run_dir / "recipe.yaml").read_text())["distill"]["epochs"] == 2
+
+
+def test_a_rerun_skips_every_stage_and_from_reruns_the_tail(finished):
+    _, recipe, first = finished
+    again = run_pipeline(recipe, first.run_dir)
+    assert again.ran == [] and again.skipped == list(STAGES)
+    tail = run_pipeline(recipe, first.run_dir, from_stage="export")
+    assert tail.ran == ["export", "verify", "report"]
+
+
+def test_a_changed_setting_reruns_only_what_depends_on_it(tmp_path, finished):
+    _, _, first = finished
+    recipe = load_recipe(write_recipe(tmp_path), ["report.samples=1"])
+    result = run_pipeline(recipe, first.run_dir)
+    assert result.ran == ["evaluate", "report"]  # the report's sample grid changed; models and exports did not
+
+
+def test_a_failed_gate_exits_non_zero_and_the_report_says_which(finished, capsys):
+    tmp, _, first = finished
+    code = main(["run", str(write_recipe(tmp)), "gates.parity_atol=1.0e-12", "--out", str(first.run_dir)])
+    assert code == 1
+    report = json.loads((first.run_dir / "report.json").read_text())
+    assert report["passed"] is False
+    assert [g["name"] for g in report["gates"] if g["passed"] is False] == ["onnx_parity_max_abs"]
+    assert "FAILED: onnx_parity_max_abs" in (first.run_dir / "report.md").read_text()
+    assert "GATES FAILED: onnx_parity_max_abs" in capsys.readouterr().err
+
+
+def test_an_interrupted_training_stage_resumes_and_earlier_stages_stay_done(tmp_path, monkeypatch):
+    import admd_deploy.kd.yolo as kd_yolo
+    from admd_deploy.kd.yolo import trainer_for_task
+
+    def interrupting(task):
+        base = trainer_for_task(task)
+
+        class Interrupting(base):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                if self.distill.method == "admd":
+                    self.add_callback("on_fit_epoch_end", stop_after_first_epoch)
+
+        return Interrupting
+
+    def stop_after_first_epoch(trainer):
+        if trainer.epoch == 0:
+            raise KeyboardInterrupt("simulated power cut")
+
+    recipe = load_recipe(write_recipe(tmp_path, distill={"baseline": False}))
+    monkeypatch.setattr(kd_yolo, "trainer_for_task", interrupting)  # looked up when each stage trains
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(recipe, tmp_path / "run")
+    ledger = json.loads((tmp_path / "run" / "ledger.json").read_text())["stages"]
+    assert ledger["teacher"]["status"] == "done" and ledger["student"]["status"] == "failed"
+    monkeypatch.undo()
+
+    result = run_pipeline(recipe, tmp_path / "run")
+    assert result.skipped[:3] == ["data", "teacher", "baseline"] and result.ran[0] == "student"
+    rows = (tmp_path / "run" / "student" / "train" / "results.csv").read_text().strip().splitlines()
+    assert len(rows) == 3  # header + epoch 1 from the first attempt + epoch 2 from the resumed one
