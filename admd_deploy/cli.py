@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -13,6 +14,7 @@ import yaml
 from admd_deploy.errors import AdmdDeployError
 
 EXIT_USAGE = 2
+OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
 
 EPILOG_DISTILL = """\
 examples:
@@ -96,6 +98,21 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("recipe")
     chk.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
 
+    ex = sub.add_parser("export", help="export a trained student .pt: ONNX, INT8 ONNX, TensorRT where possible, "
+                        "then verify it, bundle it and report", description="Export, verify and bundle a trained "
+                        "student (e.g. weights/best.pt of `admd-deploy distill`) through the pipeline's own stages.")
+    ex.add_argument("weights", help="the trained student checkpoint (.pt)")
+    ex.add_argument("--data", required=True, help="dataset YAML whose val split is used for checks and calibration")
+    ex.add_argument("--teacher", help="teacher .pt, to report the student's gap to it under the same protocol")
+    ex.add_argument("--imgsz", type=int, help="export/evaluation image size (default: the checkpoint's training size)")
+    ex.add_argument("--formats", default="onnx,onnx_int8,engine", help="comma list of onnx, onnx_int8, engine")
+    ex.add_argument("--out", help="run folder (default runs/export-<weights stem>)")
+    ex.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="recipe overrides, e.g. gates.int8_map_drop=3")
+
+    vf = sub.add_parser("verify", help="re-run verification (gates, bundle, report) of a run folder's exports")
+    vf.add_argument("run_dir", help="a run folder with recipe.yaml (from run, quickstart or export)")
+    vf.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="recipe overrides, e.g. gates.fp32_map_drop=0.5")
+
     dt = sub.add_parser("data", help="make or convert datasets")
     dts = dt.add_subparsers(dest="data_command", metavar="SOURCE", required=True)
     sy = dts.add_parser("synth", help="generate the synthetic aerial dataset")
@@ -155,10 +172,53 @@ def _cmd_quickstart(ns: argparse.Namespace) -> int:
     return _cmd_run(ns, _load(str(path), ns.overrides))
 
 
+def _cmd_export(ns: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from admd_deploy.kd.api import guess_task
+
+    weights = Path(ns.weights).expanduser().resolve()
+    if weights.suffix != ".pt" or not weights.is_file():
+        raise FileNotFoundError(f"student checkpoint not found (a .pt file): {weights}")
+    imgsz = ns.imgsz or _checkpoint_imgsz(weights)
+    recipe = {
+        "name": f"export-{weights.stem}", "task": guess_task(str(weights)),
+        "data": {"source": "yolo", "path": str(Path(ns.data).expanduser().resolve())},
+        "teacher": {"weights": str(Path(ns.teacher).expanduser().resolve())} if ns.teacher else {},
+        "student": {"weights": str(weights)},
+        "distill": {"method": "none", "baseline": False, "imgsz": imgsz},
+        "export": {"formats": [f.strip() for f in ns.formats.split(",") if f.strip()]},
+    }
+    out = Path(ns.out or f"runs/export-{weights.stem}").resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "export-recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
+    ns.out, ns.from_stage = str(out), None
+    return _cmd_run(ns, _load(str(out / "export-recipe.yaml"), ns.overrides))
+
+
+def _checkpoint_imgsz(weights) -> int:
+    import torch
+
+    args = torch.load(weights, map_location="cpu", weights_only=False).get("train_args") or {}
+    size = args.get("imgsz", 640)
+    return int(size[0] if isinstance(size, (list, tuple)) else size)
+
+
+def _cmd_verify(ns: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    run_dir = Path(ns.run_dir)
+    if not (run_dir / "recipe.yaml").is_file():
+        raise FileNotFoundError(f"{run_dir} has no recipe.yaml: pass a run folder made by run, quickstart or export")
+    ns.out, ns.from_stage = str(run_dir), "verify"
+    return _cmd_run(ns, _load(str(run_dir / "recipe.yaml"), ns.overrides))
+
+
 def _cmd_recipe(ns: argparse.Namespace) -> int:
     recipe = _load(ns.recipe, ns.overrides)
     print(f"{ns.recipe}: valid ({recipe.task}, {recipe.distill.method}, teacher "
-          f"{recipe.teacher.weights or recipe.teacher.model}, student {recipe.student.model}, data {recipe.data.source})")
+          f"{recipe.teacher.weights or recipe.teacher.model}, student {recipe.student.model or recipe.student.weights}, "
+          f"data {recipe.data.source})")
     return 0
 
 
@@ -213,10 +273,15 @@ def _cmd_distill(ns: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (2 for bad input, with a one-line reason and no traceback)."""
     parser = build_parser()
-    ns = parser.parse_args(argv)
+    ns, extra = parser.parse_known_args(argv)
+    if extra:  # KEY=VALUE overrides may also follow the options (argparse stops positionals at the first option)
+        if hasattr(ns, "overrides") and all(OVERRIDE.match(t) for t in extra):
+            ns.overrides = [*ns.overrides, *extra]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.DEBUG if ns.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     commands = {"distill": _cmd_distill, "run": _cmd_run, "quickstart": _cmd_quickstart, "recipe": _cmd_recipe,
-                "data": _cmd_data}
+                "data": _cmd_data, "export": _cmd_export, "verify": _cmd_verify}
     try:
         return commands[ns.command](ns)
     except (ValueError, TypeError, FileNotFoundError, FileExistsError) as err:  # bad input: say what and how to fix

@@ -116,13 +116,24 @@ class TeacherSection(TrainSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if (self.weights is None) == (self.model is None):
-            raise ValueError("set exactly one of weights (a local .pt) or model (a YAML to train from scratch)")
+        if self.weights is not None and self.model is not None:
+            raise ValueError("set one of weights (a local .pt) or model (a YAML to train from scratch), not both")
+
+    @property
+    def given(self) -> bool:
+        return self.weights is not None or self.model is not None
 
 
 @dataclass
 class StudentSection:
-    model: str  # a model YAML (yolo11n-obb.yaml), or a local .pt to start from
+    """The student to train (``model``), or an already trained one to evaluate and export (``weights``)."""
+
+    model: str | None = None  # a model YAML (yolo11n-obb.yaml), or a local .pt to start from
+    weights: str | None = None  # a trained student .pt: no training, straight to evaluate/export/verify
+
+    def __post_init__(self) -> None:
+        if (self.model is None) == (self.weights is None):
+            raise ValueError("set exactly one of model (a student to train) or weights (a trained student .pt)")
 
 
 @dataclass
@@ -207,6 +218,11 @@ class Recipe:
     def to_dict(self) -> dict[str, Any]:
         return dump(self)
 
+    def __post_init__(self) -> None:
+        if self.student.model and self.distill.method != "none" and not self.teacher.given:
+            raise ValueError(f"teacher: method {self.distill.method!r} needs a teacher: set teacher.weights (a local "
+                             ".pt) or teacher.model (a YAML to train from scratch)")
+
     @property
     def export_imgsz(self) -> int:
         return self.export.imgsz or self.distill.imgsz
@@ -229,6 +245,7 @@ def _check_files(recipe: Recipe) -> None:
             raise RecipeError(where, f"{what} not found: {value}. admd-deploy uses local files only: fix the path")
 
     need("teacher.weights", recipe.teacher.weights, "teacher checkpoint")
+    need("student.weights", recipe.student.weights, "student checkpoint")
     need("data.path", recipe.data.path, "dataset")
     if recipe.teacher.weights and not recipe.teacher.weights.endswith(".pt"):
         raise RecipeError("teacher.weights", f"must be a .pt checkpoint; got {recipe.teacher.weights}")
@@ -261,7 +278,8 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         key, value = parse_override(text)
         set_dotted(data, key, value)
     base = path.resolve().parent
-    for section, key in (("teacher", "weights"), ("teacher", "model"), ("student", "model"), ("data", "path")):
+    for section, key in (("teacher", "weights"), ("teacher", "model"), ("student", "model"), ("student", "weights"),
+                         ("data", "path")):
         node = data.get(section)
         if isinstance(node, dict) and isinstance(node.get(key), str):
             node[key] = _resolve(base, node[key])

@@ -52,6 +52,14 @@ def prepare() -> Path:
     return cfg
 
 
+def cpu_threads() -> int:
+    """Torch CPU threads for training: ``OMP_NUM_THREADS`` if set, else every core."""
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "")))
+    except ValueError:
+        return os.cpu_count() or 1
+
+
 def _install_fonts(cfg: Path) -> None:
     missing = [cfg / name for name in _FONTS if not (cfg / name).exists()]
     if not missing:

@@ -58,7 +58,13 @@ def guess_task(student: str) -> str:
     from ultralytics.nn.tasks import guess_model_task, yaml_model_load
 
     try:
-        task = guess_model_task(yaml_model_load(student) if student.endswith((".yaml", ".yml")) else student)
+        if student.endswith(".pt"):  # read the model inside, not the file name (best.pt says nothing)
+            from ultralytics.nn.tasks import load_checkpoint
+
+            model, _ = load_checkpoint(student)
+            task = getattr(model, "task", None) or guess_model_task(model)
+        else:
+            task = guess_model_task(yaml_model_load(student))
     except Exception as err:  # noqa: BLE001 - Ultralytics raises many kinds for unreadable models
         raise ValueError(f"cannot read the student model {student!r}: {err}") from err
     if task not in TASKS:

@@ -49,7 +49,8 @@ def _pts(x: float | None) -> str:
 
 def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     """(model, mAP50, mAP50-95, params, CPU latency) rows of the final table."""
-    label = {"teacher": "teacher", "baseline": "baseline student", "student": f"{report['method']} student"}
+    student = "student" if report["method"] == "none" else f"{report['method']} student"
+    label = {"teacher": "teacher", "baseline": "baseline student", "student": student}
     rows = []
     for k, m in report["models"].items():
         rows.append((label.get(k, k), _pts(m["map50"]), _pts(m["map50_95"]), f"{m['params'] / 1e6:.2f}M",

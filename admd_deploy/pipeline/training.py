@@ -106,6 +106,8 @@ def teacher_inputs(ctx: Context) -> dict[str, Any]:
 
 def run_teacher(ctx: Context, out: Path) -> dict[str, Any]:
     t = ctx.recipe.teacher
+    if not t.given:
+        return {"skipped": "no teacher in the recipe"}
     if t.weights:
         return {"weights": t.weights, "sha256": file_sha256(t.weights), "trained": False}
     return {**train(ctx, "teacher", out, t.model, t, {"method": "none"}), "trained": True}
@@ -122,16 +124,23 @@ def baseline_inputs(ctx: Context) -> dict[str, Any]:
 
 
 def run_baseline(ctx: Context, out: Path) -> dict[str, Any]:
+    if ctx.recipe.student.weights:
+        return {"skipped": "student.weights given: nothing to train"}
     if not ctx.recipe.distill.baseline:
         return {"skipped": "distill.baseline is false"}
     return train(ctx, "baseline", out, ctx.recipe.student.model, ctx.recipe.distill, {"method": "none"})
 
 
 def student_inputs(ctx: Context) -> dict[str, Any]:
+    if ctx.recipe.student.weights:
+        return {"weights_sha256": file_sha256(ctx.recipe.student.weights)}
     cfg = ctx.recipe.distill.config("teacher.pt").to_dict()
     return {**_student_common(ctx), "distill": cfg, "teacher_sha256": ctx.out("teacher").get("sha256")}
 
 
 def run_student(ctx: Context, out: Path) -> dict[str, Any]:
+    if ctx.recipe.student.weights:
+        w = ctx.recipe.student.weights
+        return {"weights": w, "sha256": file_sha256(w), "trained": False}
     cfg = ctx.recipe.distill.config(ctx.out("teacher")["weights"])
     return train(ctx, "student", out, ctx.recipe.student.model, ctx.recipe.distill, cfg.to_dict())

@@ -136,3 +136,16 @@ def test_an_interrupted_training_stage_resumes_and_earlier_stages_stay_done(tmp_
     assert result.skipped[:3] == ["data", "teacher", "baseline"] and result.ran[0] == "student"
     rows = (tmp_path / "run" / "student" / "train" / "results.csv").read_text().strip().splitlines()
     assert len(rows) == 3  # header + epoch 1 from the first attempt + epoch 2 from the resumed one
+
+
+def test_export_command_exports_verifies_and_bundles_a_distilled_checkpoint(finished, tmp_path):
+    _, _, first = finished
+    best = first.run_dir / "student" / "train" / "weights" / "best.pt"
+    data = first.run_dir / "data" / "synthetic" / "data.yaml"
+    code = main(["export", str(best), "--data", str(data), "--formats", "onnx", "--out", str(tmp_path / "exp"),
+                 "report.latency_runs=2", "report.samples=1"])
+    assert code == 0
+    report = json.loads((tmp_path / "exp" / "report.json").read_text())
+    assert set(report["models"]) == {"student"} and report["task"] == "obb"  # task read from the checkpoint
+    assert report["exports"]["onnx"]["map50_95"] >= 0 and report["passed"] is True
+    assert json.loads((tmp_path / "exp" / "deploy" / "manifest.json").read_text())["files"].keys() == {"student.onnx"}
