@@ -35,16 +35,16 @@ from pathlib import Path
 
 import numpy as np
 
-from admd_deploy.data.dota import (  # shared output helpers (atomic build, links, data.yaml, marker)
-    _atomic_output,
-    _clamp,
-    _format_rows,
-    _resolve_dirs,
-    _write_data_yaml,
-    _write_marker,
+from admd_deploy.data._output import (
+    atomic_output,
+    clamp,
+    format_rows,
     image_size,
     link_or_copy,
     polygon_area,
+    resolve_dirs,
+    write_data_yaml,
+    write_marker,
 )
 
 LOGGER = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def convert_dior(
         FileExistsError: ``out`` is a file or a non-empty folder that this converter did not write.
     """
     splits = _check_splits(splits)
-    src_dir, out_dir = _resolve_dirs(src, out)
+    src_dir, out_dir = resolve_dirs(src, out)
     ann_dir = _annotation_dir(src_dir, oriented)
     images = _image_index(src_dir)
     ids = {s: _read_ids(src_dir, s) for s in splits}
@@ -94,13 +94,13 @@ def convert_dior(
         _require_files(s, [images.get(i) for i in split_ids], split_ids, "images", f"{', '.join(_IMAGE_DIRS)} in {src_dir}")
         _require_files(s, [ann_dir / f"{i}.xml" for i in split_ids], split_ids, "annotations", str(ann_dir))
     counts = {}
-    with _atomic_output(out_dir, _CONVERTER, src_dir) as tmp:
+    with atomic_output(out_dir, _CONVERTER, src_dir) as tmp:
         for s, split_ids in ids.items():
             counts[s] = _write_split(tmp, s, split_ids, images, ann_dir, oriented)
             LOGGER.info("DIOR%s %s: %s", "-R" if oriented else "", s, ", ".join(f"{k} {v}" for k, v in counts[s].items()))
         title = f"DIOR{'-R (oriented boxes)' if oriented else ' (horizontal boxes)'} converted by {_CONVERTER}"
-        _write_data_yaml(tmp, out_dir, splits, DIOR_CLASSES, title)
-        _write_marker(tmp, _CONVERTER, src_dir, dict(oriented=oriented, splits=list(splits)), counts)
+        write_data_yaml(tmp, out_dir, splits, DIOR_CLASSES, title)
+        write_marker(tmp, _CONVERTER, src_dir, dict(oriented=oriented, splits=list(splits)), counts)
     return out_dir / "data.yaml"
 
 
@@ -216,7 +216,7 @@ def _write_split(tmp: Path, split: str, ids: list[str], images: dict[str, Path],
         size, classes, boxes = read_dior_xml(ann_dir / f"{image_id}.xml", oriented)
         width, height = size or image_size(image)
         if oriented:
-            fitted = _clamp(boxes, 0, 0, width, height)
+            fitted = clamp(boxes, 0, 0, width, height)
             keep = polygon_area(fitted) > 0
             coords = (fitted[keep] / [width, height]).reshape(-1, 8)
         else:
@@ -230,5 +230,5 @@ def _write_split(tmp: Path, split: str, ids: list[str], images: dict[str, Path],
         counts["objects"] += int(keep.sum())
         mode = link_or_copy(image, im_dir / f"{image_id}{image.suffix}")
         counts[f"images_{mode}"] = counts.get(f"images_{mode}", 0) + 1
-        (lb_dir / f"{image_id}.txt").write_text(_format_rows(classes[keep], coords))
+        (lb_dir / f"{image_id}.txt").write_text(format_rows(classes[keep], coords))
     return counts

@@ -29,23 +29,25 @@ Decisions:
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
-import shutil
-import struct
-import tempfile
-import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import cv2
 import numpy as np
-import yaml
+
+from admd_deploy.data._output import (
+    atomic_output,
+    clamp,
+    format_rows,
+    image_size,
+    link_or_copy,
+    polygon_area,
+    resolve_dirs,
+    write_data_yaml,
+    write_marker,
+)
 
 LOGGER = logging.getLogger(__name__)
 
@@ -58,7 +60,6 @@ DOTA_CLASSES = {"1.0": DOTA_V1_CLASSES, "1.5": (*DOTA_V1_CLASSES, "container-cra
 _LABEL_DIRS = {"1.0": ("labelTxt-v1.0", "labelTxt"), "1.5": ("labelTxt-v1.5",)}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 IOF_THRESHOLD = 0.7  # as ultralytics.data.split_dota.get_window_obj
-MARKER = "convert.json"
 _CONVERTER = "admd_deploy.data.dota"
 
 
@@ -101,7 +102,7 @@ def convert_dota(
         FileExistsError: ``out`` is a file or a non-empty folder that this converter did not write.
     """
     names = _check_args(version, crop_size, gap, rates)
-    src_dir, out_dir = _resolve_dirs(src, out)
+    src_dir, out_dir = resolve_dirs(src, out)
     if (src_dir / "test").is_dir():
         LOGGER.info("DOTA test split skipped: its labels are withheld")
     splits = {s: _split_sources(src_dir, s, version) for s in ("train", "val")}
@@ -111,7 +112,7 @@ def convert_dota(
         samples[s], counts[s] = _load_split(images, label_dir, names, include_difficult)
     crop_sizes = [int(crop_size / r) for r in rates]
     gaps = [int(gap / r) for r in rates]
-    with _atomic_output(out_dir, _CONVERTER, src_dir) as tmp:
+    with atomic_output(out_dir, _CONVERTER, src_dir) as tmp:
         for s, items in samples.items():
             if split:
                 counts[s].update(_write_patches(items, tmp, s, crop_sizes, gaps))
@@ -120,8 +121,8 @@ def convert_dota(
             LOGGER.info("DOTA v%s %s: %s", version, s, ", ".join(f"{k} {v}" for k, v in counts[s].items()))
         params = dict(version=version, split=split, crop_size=crop_size, gap=gap, rates=list(rates),
                       include_difficult=include_difficult)
-        _write_data_yaml(tmp, out_dir, ("train", "val"), names, f"DOTA v{version} converted by {_CONVERTER}")
-        _write_marker(tmp, _CONVERTER, src_dir, params, counts)
+        write_data_yaml(tmp, out_dir, ("train", "val"), names, f"DOTA v{version} converted by {_CONVERTER}")
+        write_marker(tmp, _CONVERTER, src_dir, params, counts)
     return out_dir / "data.yaml"
 
 
@@ -169,18 +170,6 @@ def read_dota_labels(path: str | Path, names: Sequence[str]) -> tuple[np.ndarray
             np.array(difficult, dtype=bool))
 
 
-def image_size(path: str | Path) -> tuple[int, int]:
-    """Return ``(width, height)`` of an image: from the header for PNG, else by decoding it with OpenCV."""
-    with open(path, "rb") as f:
-        head = f.read(24)
-    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
-        return struct.unpack(">II", head[16:24])
-    img = cv2.imread(str(path))  # applies EXIF orientation, as Ultralytics' exif_size does
-    if img is None:
-        raise ValueError(f"cannot read image {path}: not an image OpenCV can decode. Fix: replace or remove it.")
-    return img.shape[1], img.shape[0]
-
-
 # ------------------------------------------------------------------------------------------------ inputs
 def _check_args(version: str, crop_size: int, gap: int, rates: tuple[float, ...]) -> tuple[str, ...]:
     if str(version) not in DOTA_CLASSES:
@@ -195,15 +184,6 @@ def _check_args(version: str, crop_size: int, gap: int, rates: tuple[float, ...]
             raise ValueError(f"rate {r} makes the window {int(crop_size / r)} px with gap {int(gap / r)} px; "
                              "the window must exceed the gap. Fix: use a smaller rate or a smaller gap.")
     return DOTA_CLASSES[str(version)]
-
-
-def _resolve_dirs(src: str | Path, out: str | Path) -> tuple[Path, Path]:
-    src_dir, out_dir = Path(src).expanduser().resolve(), Path(out).expanduser().resolve()
-    if not src_dir.is_dir():
-        raise FileNotFoundError(f"dataset root {src_dir} not found. Fix: pass the folder that holds train/ and val/.")
-    if out_dir == src_dir or out_dir in src_dir.parents:
-        raise ValueError(f"out {out_dir} must not contain src {src_dir}. Fix: choose an output folder outside it.")
-    return src_dir, out_dir
 
 
 def _split_sources(root: Path, split: str, version: str) -> tuple[list[Path], Path]:
@@ -246,7 +226,7 @@ def _load_split(images: list[Path], label_dir: Path, names: Sequence[str],
         if not include_difficult:
             counts["difficult_dropped"] += int(difficult.sum())
             polys, classes = polys[~difficult], classes[~difficult]
-        clamped = _clamp(polys, 0, 0, width, height)
+        clamped = clamp(polys, 0, 0, width, height)
         counts["clamped"] += int((clamped != polys).any(axis=(1, 2)).sum())
         keep = polygon_area(clamped) > 0
         counts["degenerate_dropped"] += int((~keep).sum())
@@ -259,14 +239,6 @@ def _load_split(images: list[Path], label_dir: Path, names: Sequence[str],
 
 
 # ------------------------------------------------------------------------------------------------ geometry
-def polygon_area(polys: np.ndarray) -> np.ndarray:
-    """Shoelace area of ``(N, K, 2)`` polygons, ``(N,)``."""
-    x, y = polys[..., 0], polys[..., 1]
-    return 0.5 * np.abs((x * np.roll(y, -1, axis=-1) - np.roll(x, -1, axis=-1) * y).sum(axis=-1))
-
-
-def _clamp(polys: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
-    return np.stack([polys[..., 0].clip(x0, x1), polys[..., 1].clip(y0, y1)], axis=-1)
 
 
 def _clipped_area(poly: np.ndarray, box: Sequence[float]) -> float:
@@ -309,8 +281,6 @@ def polygon_window_iof(polys: np.ndarray, windows: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------ outputs
-def _format_rows(classes: np.ndarray, coords: np.ndarray) -> str:
-    return "".join(f"{int(c)} " + " ".join(f"{v:.6f}" for v in row) + "\n" for c, row in zip(classes, coords))
 
 
 def _write_full(samples: list[_Sample], tmp: Path, split: str) -> dict[str, int]:
@@ -322,7 +292,7 @@ def _write_full(samples: list[_Sample], tmp: Path, split: str) -> dict[str, int]
         mode = link_or_copy(s.image, im_dir / s.image.name)
         modes[mode] = modes.get(mode, 0) + 1
         coords = (s.polygons / [s.width, s.height]).reshape(-1, 8)
-        (lb_dir / f"{s.image.stem}.txt").write_text(_format_rows(s.classes, coords))
+        (lb_dir / f"{s.image.stem}.txt").write_text(format_rows(s.classes, coords))
     return {f"images_{k}": v for k, v in modes.items()}
 
 
@@ -344,7 +314,7 @@ def _write_patches(samples: list[_Sample], tmp: Path, split: str, crop_sizes: li
         window_objs = []
         for j, (x0, y0, x1, y1) in enumerate(windows.tolist()):
             keep = iof[:, j] >= IOF_THRESHOLD
-            polys = _clamp(s.polygons[keep], x0, y0, min(x1, s.width), min(y1, s.height))
+            polys = clamp(s.polygons[keep], x0, y0, min(x1, s.width), min(y1, s.height))
             window_objs.append(np.concatenate([s.classes[keep, None], polys.reshape(-1, 8)], axis=1))
             instances += int(keep.sum())
         try:  # normalises each window's labels by the patch size and writes {stem}__{size}__{x}___{y}.jpg/.txt
@@ -355,74 +325,3 @@ def _write_patches(samples: list[_Sample], tmp: Path, split: str, crop_sizes: li
     return dict(patches=patches, patch_instances=instances)
 
 
-def link_or_copy(src: Path, dst: Path) -> str:
-    """Place ``src`` at ``dst`` as a hardlink, else a symlink, else a copy; return which of the three.
-
-    A hardlink costs no space and survives the source tree moving; a symlink is the fallback across
-    filesystems; a copy where neither is allowed.
-    """
-    try:
-        os.link(src, dst)
-        return "hardlinked"
-    except OSError:
-        pass
-    try:
-        dst.symlink_to(src.resolve())
-        return "symlinked"
-    except OSError:
-        shutil.copy2(src, dst)
-        return "copied"
-
-
-def _write_data_yaml(tmp: Path, final: Path, splits: Sequence[str], names: Sequence[str], title: str) -> None:
-    data: dict[str, Any] = {"path": str(final)}
-    data.update({s: f"images/{s}" for s in splits})
-    data.update(nc=len(names), names=dict(enumerate(names)))
-    (tmp / "data.yaml").write_text(f"# {title}; see {MARKER}.\n" + yaml.safe_dump(data, sort_keys=False))
-
-
-def _write_marker(tmp: Path, converter: str, src: Path, params: dict[str, Any], counts: dict[str, Any]) -> None:
-    meta = dict(converter=converter, format=1, source=str(src), params=params, counts=counts)
-    (tmp / MARKER).write_text(json.dumps(meta, indent=2) + "\n")  # written last: marks a complete conversion
-
-
-def _is_conversion(folder: Path, converter: str) -> bool:
-    try:
-        return json.loads((folder / MARKER).read_text()).get("converter") == converter
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
-def _check_replaceable(out: Path, converter: str) -> None:
-    if out.is_symlink() or (out.exists() and not out.is_dir()):
-        raise FileExistsError(f"{out} exists and is not a folder. Fix: pass another out, or delete {out}.")
-    if out.is_dir() and any(out.iterdir()) and not _is_conversion(out, converter):
-        raise FileExistsError(f"{out} is not empty and is not an earlier output of {converter} (no {MARKER}); "
-                              f"refusing to overwrite it. Fix: pass an empty or new out, or delete {out} first.")
-
-
-@contextmanager
-def _atomic_output(out: Path, converter: str, src: Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``out`` to build in; on success replace ``out`` with it in one rename."""
-    _check_replaceable(out, converter)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        yield tmp
-        _check_replaceable(out, converter)  # again: another process may have written there meanwhile
-        trash = None
-        if out.is_dir():
-            trash = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-            os.rename(out, trash)
-        try:
-            os.rename(tmp, out)
-        except OSError:
-            if trash is not None:
-                os.rename(trash, out)
-            raise
-        if trash is not None:
-            shutil.rmtree(trash, ignore_errors=True)
-        LOGGER.info("wrote %s from %s", out, src)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
