@@ -27,7 +27,7 @@ QUICKSTART = ROOT / "recipes" / "quickstart.yaml"
         ("distill.args.data=x.yaml", "distill.args.data is set by the pipeline itself"),
         ("distill.params.mask=gauss", "mask"),
         ("distill.epochs=0", "distill.epochs must be >= 1"),
-        ("teacher.weights=/no/such/teacher.pt", "teacher: set exactly one of weights"),
+        ("teacher.weights=/no/such/teacher.pt", "teacher: set one of weights (a local .pt) or model"),
         ("data.synthetic.n_trian=3", "data.synthetic.n_trian: unknown key; did you mean 'n_train'?"),
         ("data.source=dota", "data.path is required for source 'dota'"),
         ("gates.fp32_map_drop=[1]", "gates.fp32_map_drop: expected a number"),

@@ -149,7 +149,8 @@ def ddp_worker(rank: int, port: int, out_dir: str) -> None:
 
 @pytest.mark.timeout(60)
 def test_ddp_ranks_feeding_different_losses_share_the_ema_of_their_mean(tmp_path):
-    mp.spawn(ddp_worker, args=(free_port(), str(tmp_path)), nprocs=2, join=True)
+    # fork, not spawn: the worker lives in this test module, which spawned children cannot import by name
+    mp.start_processes(ddp_worker, args=(free_port(), str(tmp_path)), nprocs=2, join=True, start_method="fork")
     states = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
     # means 2, 4, 2 -> ema 2, 0.5*2 + 0.5*4 = 3, 0.5*3 + 0.5*2 = 2.5
     assert [s["ema"].item() for s in states] == [2.5, 2.5]

@@ -1,0 +1,9 @@
+"""``python -m admd_edge`` = ``admd-edge``."""
+
+from __future__ import annotations
+
+import sys
+
+from admd_edge.cli import main
+
+sys.exit(main())
