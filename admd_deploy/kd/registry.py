@@ -150,8 +150,9 @@ def check_channels(owner: str, channels: Any) -> int:
 class FeatureLoss(nn.Module):
     """Base of the built-in losses: stores ``channels`` and prepares the (student, teacher) pair.
 
-    Subclasses implement ``forward(student, teacher, teacher_score=None)`` on the aligned
-    student map and the teacher map, both ``(N, C, H, W)``, and return the raw 0-dim float32 term.
+    ``forward(student, teacher, teacher_score=None)`` checks the shapes, upcasts the aligned
+    student map and the detached teacher map (both ``(N, C, H, W)``) to float32 with autocast off,
+    and calls ``compute``, which each loss implements and which returns the raw 0-dim term.
 
     Args:
         channels: Teacher channels of the level.
@@ -176,6 +177,21 @@ class FeatureLoss(nn.Module):
                 f"(N, {self.channels}, H, W); got student {tuple(student.shape)}, teacher {tuple(teacher.shape)}"
             )
         return student.float(), teacher.detach().float()
+
+    def forward(self, student: Tensor, teacher: Tensor, teacher_score: Tensor | None = None) -> Tensor:
+        """Return the raw loss of the aligned student and the teacher maps, float32 even under AMP.
+
+        Args:
+            student: Aligned student map ``(N, C, H, W)``.
+            teacher: Teacher map ``(N, C, H, W)`` (detached here).
+            teacher_score: Per-location teacher class score ``(N, 1, H, W)``, for losses that use it.
+        """
+        with fp32(student):
+            a, t = self.prepare(student, teacher)
+            return self.compute(a, t, teacher_score)
+
+    def compute(self, a: Tensor, t: Tensor, teacher_score: Tensor | None = None) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must implement compute(a, t, teacher_score)")
 
 
 def fp32(tensor: Tensor) -> torch.autocast:

@@ -42,7 +42,7 @@ def check_onnx(path: Path) -> dict[str, Any]:
     import onnx
 
     onnx.checker.check_model(str(path), full_check=True)
-    return {"name": "onnx_checker", "value": 1.0, "limit": None, "passed": True}
+    return {"name": "checker", "value": 1.0, "limit": None, "passed": True}
 
 
 def letterboxed(images: list[Path], imgsz: int) -> np.ndarray:

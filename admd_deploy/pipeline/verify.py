@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from admd_deploy.pipeline.context import Context
-from admd_deploy.pipeline.ledger import file_sha256
 
 LOGGER = logging.getLogger(__name__)
 
@@ -143,7 +142,7 @@ def write_bundle(ctx: Context, deploy: Path, artifacts: dict[str, Any], gates: l
         if "path" in art:
             dst = deploy / Path(art["path"]).name
             shutil.copy2(art["path"], dst)
-            files[dst.name] = file_sha256(dst)
+            files[dst.name] = dst
     if EDGE_SRC.is_dir():
         shutil.copytree(EDGE_SRC, deploy / "admd-edge", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info",
                                                                                       "tests", ".pytest_cache"))
@@ -153,21 +152,18 @@ def write_bundle(ctx: Context, deploy: Path, artifacts: dict[str, Any], gates: l
     engine = artifacts.get("engine", {})
     precision = ctx.recipe.export.engine_precision
     build = engine.get("command") or f"admd-edge build-engine {onnx_name} --precision {precision}"
-    manifest = {
-        "format": "admd-deploy/bundle/v1",
-        "passed": passed,
-        "failed_gates": [x["name"] for x in gates if x["passed"] is False],
-        "files": files,
-        "model": {"task": ctx.recipe.task, "imgsz": ctx.out("export")["imgsz"], "names": {int(k): v for k, v in names.items()},
-                  "stride": 32},
-        "gates": gates,
+    from admd_edge.manifest import write_manifest  # the runtime verifies what its own writer wrote
+
+    failed = [x["name"] for x in gates if x["passed"] is False]
+    model = {"task": ctx.recipe.task, "imgsz": ctx.out("export")["imgsz"], "stride": 32, "file": onnx_name,
+             "names": {int(k): v for k, v in names.items()}}
+    extra = {
+        "passed": passed, "failed_gates": failed, "gates": gates,
         "engine": {"build_command": build, "status": engine.get("skipped", "built" if "path" in engine else "not requested")},
-        "versions": versions(),
-        "build_manifest": _image_manifest(),
-        "recipe": ctx.recipe.to_dict(),
+        "versions": versions(), "build_manifest": _image_manifest(), "recipe": ctx.recipe.to_dict(),
     }
-    (deploy / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-    (deploy / "README.md").write_text(_device_readme(ctx, onnx_name, build, passed, manifest["failed_gates"]))
+    write_manifest(deploy, list(files), model, json.loads(json.dumps(extra, default=str)))
+    (deploy / "README.md").write_text(_device_readme(ctx, onnx_name, build, passed, failed))
     return deploy
 
 

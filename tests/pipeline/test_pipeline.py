@@ -58,7 +58,7 @@ def test_a_full_run_writes_the_report_schema_and_a_verified_bundle(finished):
     assert "skipped" in report["exports"]["engine"]
     assert all({"name", "value", "limit", "passed"} <= set(g) for g in report["gates"])
     names = {g["name"] for g in report["gates"]}
-    assert {"onnx_onnx_checker", "onnx_parity_max_abs", "onnx_cross_check_vs_ultralytics",
+    assert {"onnx_checker", "onnx_parity_max_abs", "onnx_int8_checker", "onnx_cross_check_vs_ultralytics",
             "onnx_map50_95_drop_vs_student", "onnx_int8_map50_95_drop_vs_student"} <= names
     assert report["passed"] == all(g["passed"] is not False for g in report["gates"])
     assert "Ultralytics val, rect=False" in report["protocol"]

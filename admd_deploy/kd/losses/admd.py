@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from admd_deploy.kd.registry import FeatureLoss, fp32, real_number, register_loss
+from admd_deploy.kd.registry import FeatureLoss, real_number, register_loss
 
 DISCREPANCIES = ("mse", "l1", "cosine")
 MASKS = ("linear", "softmax", "uniform")
@@ -76,21 +76,10 @@ class ADMDLoss(FeatureLoss):
             return rel
         return (h * w) * (rel.reshape(n, -1) / self.tau).softmax(-1).reshape(n, h, w)
 
-    def forward(self, student: Tensor, teacher: Tensor, teacher_score: Tensor | None = None) -> Tensor:
-        """Return the raw loss.
-
-        Args:
-            student: Aligned student map ``(N, C, H, W)``.
-            teacher: Teacher map ``(N, C, H, W)`` (detached here).
-            teacher_score: Unused.
-
-        Returns:
-            The 0-dim float32 loss.
-        """
-        with fp32(student):
-            a, t = self.prepare(student, teacher)
-            m = self.mask_from(self.discrepancy_map(a, t))
-            return (m[:, None] * (t - a).pow(2)).mean()
+    def compute(self, a: Tensor, t: Tensor, teacher_score: Tensor | None = None) -> Tensor:
+        """The raw term of the aligned student ``a`` and the detached teacher ``t``, both float32 ``(N, C, H, W)``."""
+        m = self.mask_from(self.discrepancy_map(a, t))
+        return (m[:, None] * (t - a).pow(2)).mean()
 
     def extra_repr(self) -> str:
         return (

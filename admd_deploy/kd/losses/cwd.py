@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from admd_deploy.kd.registry import FeatureLoss, fp32, real_number, register_loss
+from admd_deploy.kd.registry import FeatureLoss, real_number, register_loss
 
 
 @register_loss("cwd")
@@ -29,24 +29,13 @@ class CWDLoss(FeatureLoss):
         if self.tau <= 0:
             raise ValueError(f"cwd: tau must be > 0 (softmax temperature, e.g. 1.0); got {tau!r}")
 
-    def forward(self, student: Tensor, teacher: Tensor, teacher_score: Tensor | None = None) -> Tensor:
-        """Return the raw loss.
-
-        Args:
-            student: Aligned student map ``(N, C, H, W)``.
-            teacher: Teacher map ``(N, C, H, W)`` (detached here).
-            teacher_score: Unused.
-
-        Returns:
-            The 0-dim float32 loss.
-        """
-        with fp32(student):
-            a, t = self.prepare(student, teacher)
-            n, c = t.shape[:2]
-            log_p_t = (t.flatten(2) / self.tau).log_softmax(-1)
-            log_p_s = (a.flatten(2) / self.tau).log_softmax(-1)
-            kl = (log_p_t.exp() * (log_p_t - log_p_s)).sum()
-            return kl * self.tau**2 / (n * c)
+    def compute(self, a: Tensor, t: Tensor, teacher_score: Tensor | None = None) -> Tensor:
+        """The raw term of the aligned student ``a`` and the detached teacher ``t``, both float32 ``(N, C, H, W)``."""
+        n, c = t.shape[:2]
+        log_p_t = (t.flatten(2) / self.tau).log_softmax(-1)
+        log_p_s = (a.flatten(2) / self.tau).log_softmax(-1)
+        kl = (log_p_t.exp() * (log_p_t - log_p_s)).sum()
+        return kl * self.tau**2 / (n * c)
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, tau={self.tau}"

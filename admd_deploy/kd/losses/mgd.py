@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from admd_deploy.kd.registry import FeatureLoss, fp32, real_number, register_loss
+from admd_deploy.kd.registry import FeatureLoss, real_number, register_loss
 
 
 @register_loss("mgd")
@@ -36,23 +36,12 @@ class MGDLoss(FeatureLoss):
             nn.Conv2d(c, c, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(c, c, 3, padding=1)
         )
 
-    def forward(self, student: Tensor, teacher: Tensor, teacher_score: Tensor | None = None) -> Tensor:
-        """Return the raw loss.
-
-        Args:
-            student: Aligned student map ``(N, C, H, W)``.
-            teacher: Teacher map ``(N, C, H, W)`` (detached here).
-            teacher_score: Unused.
-
-        Returns:
-            The 0-dim float32 loss.
-        """
-        with fp32(student):
-            a, t = self.prepare(student, teacher)
-            n, _, h, w = a.shape
-            keep = torch.rand((n, 1, h, w), device=a.device) >= self.mask_ratio
-            rebuilt = self.generator(a * keep.to(a.dtype))
-            return (rebuilt - t).pow(2).sum() / n
+    def compute(self, a: Tensor, t: Tensor, teacher_score: Tensor | None = None) -> Tensor:
+        """The raw term of the aligned student ``a`` and the detached teacher ``t``, both float32 ``(N, C, H, W)``."""
+        n, _, h, w = a.shape
+        keep = torch.rand((n, 1, h, w), device=a.device) >= self.mask_ratio
+        rebuilt = self.generator(a * keep.to(a.dtype))
+        return (rebuilt - t).pow(2).sum() / n
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, mask_ratio={self.mask_ratio}"

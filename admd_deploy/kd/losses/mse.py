@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from admd_deploy.kd.registry import FeatureLoss, fp32, register_loss
+from admd_deploy.kd.registry import FeatureLoss, register_loss
 
 
 @register_loss("mse")
@@ -19,17 +19,6 @@ class MSELoss(FeatureLoss):
 
     default_weight = 1.0
 
-    def forward(self, student: Tensor, teacher: Tensor, teacher_score: Tensor | None = None) -> Tensor:
-        """Return the raw loss.
-
-        Args:
-            student: Aligned student map ``(N, C, H, W)``.
-            teacher: Teacher map ``(N, C, H, W)`` (detached here).
-            teacher_score: Unused.
-
-        Returns:
-            The 0-dim float32 loss.
-        """
-        with fp32(student):
-            a, t = self.prepare(student, teacher)
-            return (t - a).pow(2).mean()
+    def compute(self, a: Tensor, t: Tensor, teacher_score: Tensor | None = None) -> Tensor:
+        """The raw term of the aligned student ``a`` and the detached teacher ``t``, both float32 ``(N, C, H, W)``."""
+        return (t - a).pow(2).mean()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from admd_deploy.kd.registry import FeatureLoss, fp32, real_number, register_loss
+from admd_deploy.kd.registry import FeatureLoss, real_number, register_loss
 
 
 def standardise(x: Tensor, eps: float) -> Tensor:
@@ -38,20 +38,9 @@ class PKDLoss(FeatureLoss):
         if self.eps <= 0:
             raise ValueError(f"pkd: eps must be > 0 (numerical guard, e.g. 1e-6); got {eps!r}")
 
-    def forward(self, student: Tensor, teacher: Tensor, teacher_score: Tensor | None = None) -> Tensor:
-        """Return the raw loss.
-
-        Args:
-            student: Aligned student map ``(N, C, H, W)``.
-            teacher: Teacher map ``(N, C, H, W)`` (detached here).
-            teacher_score: Unused.
-
-        Returns:
-            The 0-dim float32 loss.
-        """
-        with fp32(student):
-            a, t = self.prepare(student, teacher)
-            return (standardise(a, self.eps) - standardise(t, self.eps)).pow(2).mean() / 2
+    def compute(self, a: Tensor, t: Tensor, teacher_score: Tensor | None = None) -> Tensor:
+        """The raw term of the aligned student ``a`` and the detached teacher ``t``, both float32 ``(N, C, H, W)``."""
+        return (standardise(a, self.eps) - standardise(t, self.eps)).pow(2).mean() / 2
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, eps={self.eps}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from admd_deploy.kd.registry import FeatureLoss, fp32, register_loss
+from admd_deploy.kd.registry import FeatureLoss, register_loss
 
 
 @register_loss("score_l2")
@@ -24,16 +24,8 @@ class ScoreL2Loss(FeatureLoss):
     default_weight = 6.0
     needs_score = True
 
-    def forward(self, student: Tensor, teacher: Tensor, teacher_score: Tensor | None = None) -> Tensor:
-        """Return the raw loss.
-
-        Args:
-            student: Aligned student map ``(N, C, H, W)``.
-            teacher: Teacher map ``(N, C, H, W)`` (detached here).
-            teacher_score: Teacher max class probability ``(N, 1, H, W)`` (or ``(N, 1, H*W)``).
-
-        Returns:
-            The 0-dim float32 loss.
+    def compute(self, a: Tensor, t: Tensor, teacher_score: Tensor | None = None) -> Tensor:
+        """The raw term; ``teacher_score`` is the teacher's max class probability ``(N, 1, H, W)`` (or ``(N, 1, H*W)``).
 
         Raises:
             ValueError: ``teacher_score`` is missing or its shape does not match the maps.
@@ -42,13 +34,11 @@ class ScoreL2Loss(FeatureLoss):
             raise ValueError(
                 "score_l2 weights each location by the teacher's class score: pass teacher_score (N, 1, H, W)"
             )
-        with fp32(student):
-            a, t = self.prepare(student, teacher)
-            n, c, h, w = a.shape
-            if teacher_score.shape not in {(n, 1, h, w), (n, 1, h * w)}:
-                raise ValueError(
-                    f"score_l2: teacher_score must be (N, 1, H, W) = {(n, 1, h, w)} for maps {tuple(a.shape)}; "
-                    f"got {tuple(teacher_score.shape)}"
-                )
-            score = teacher_score.detach().float().reshape(n, 1, h, w)
-            return ((a - t).pow(2) * score).sum() / (score.sum() * c + 1e-9)
+        n, c, h, w = a.shape
+        if teacher_score.shape not in {(n, 1, h, w), (n, 1, h * w)}:
+            raise ValueError(
+                f"score_l2: teacher_score must be (N, 1, H, W) = {(n, 1, h, w)} for maps {tuple(a.shape)}; "
+                f"got {tuple(teacher_score.shape)}"
+            )
+        score = teacher_score.detach().float().reshape(n, 1, h, w)
+        return ((a - t).pow(2) * score).sum() / (score.sum() * c + 1e-9)
