@@ -1,0 +1,109 @@
+"""INT8 Q/DQ ONNX against FP32 on CPU ONNX Runtime: inference time of the same model, interleaved.
+
+    python benchmarks/int8_speed.py --model yolo11n.yaml --imgsz 640
+    python benchmarks/int8_speed.py --onnx runs/quickstart/export/student.onnx --int8 runs/quickstart/export/student.int8.onnx
+
+Without --onnx, builds the model from YAML (untrained: speed only), exports it with the pipeline's own
+exporter and quantises it with the pipeline's own INT8 step (calibration on synthetic images).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def session(path: Path, threads: int):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="yolo11n.yaml")
+    ap.add_argument("--imgsz", type=int, default=640)
+    ap.add_argument("--onnx", type=Path)
+    ap.add_argument("--int8", type=Path)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+
+    from admd_deploy import yolo_env
+
+    yolo_env.prepare()
+    from admd_deploy.pipeline.exporting import int8_onnx_from_onnx, letterboxed
+
+    fp32, int8, calib = args.onnx, args.int8, None
+    if fp32 is None:
+        from ultralytics import YOLO
+
+        from admd_deploy.data import SynthConfig, generate_synthetic
+
+        tmp = Path(tempfile.mkdtemp(prefix="int8-"))
+        fp32 = Path(YOLO(args.model).export(format="onnx", imgsz=args.imgsz, opset=17, simplify=True, device="cpu"))
+        data = generate_synthetic(tmp / "data", SynthConfig(task="detect", n_train=1, n_val=32, imgsz=args.imgsz))
+        calib = letterboxed(sorted((data.parent / "images" / "val").glob("*.jpg")), args.imgsz)
+        int8 = int8_onnx_from_onnx(fp32, tmp / "model.int8.onnx", calib)
+    models = {"FP32": fp32, "INT8 pipeline (S8S8 symmetric Q/DQ, Conv only: TensorRT's format)": int8}
+    models.update(cpu_variants(fp32, calib if args.onnx is None else None))
+    sessions = {k: session(v, args.threads) for k, v in models.items()}
+    first = next(iter(sessions.values()))
+    shape = [d if isinstance(d, int) else 1 for d in first.get_inputs()[0].shape]
+    x = np.random.default_rng(0).random(shape, dtype=np.float32)
+    times: dict[str, list[float]] = {k: [] for k in sessions}
+    for _ in range(args.rounds):  # interleaved rounds: the machine's noise hits every model alike
+        for k, sess in sessions.items():
+            name = sess.get_inputs()[0].name
+            for _ in range(3):
+                sess.run(None, {name: x})
+            for _ in range(args.runs):
+                t = time.perf_counter()
+                sess.run(None, {name: x})
+                times[k].append((time.perf_counter() - t) * 1e3)
+    base = statistics.median(times["FP32"])
+    print(f"onnxruntime, {args.threads} threads, input {shape}, {args.rounds}x{args.runs} runs each, interleaved")
+    print("| model | median ms | IQR ms | speed-up vs FP32 |\n|---|---|---|---|")
+    for label, t in times.items():
+        q = statistics.quantiles(t, n=4)
+        print(f"| {label} | {statistics.median(t):.2f} | {q[2] - q[0]:.2f} | {base / statistics.median(t):.2f}x |")
+
+
+def cpu_variants(fp32: Path, calib: np.ndarray | None) -> dict[str, Path]:
+    """U8S8 variants (ONNX Runtime's fast x86 path; not TensorRT-compatible): all ops, and all but the head."""
+    if calib is None:
+        return {}
+    import onnx
+    import onnxruntime as ort
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from admd_deploy.pipeline.exporting import _Calibration
+
+    prep = fp32.with_name("prep.onnx")
+    quant_pre_process(str(fp32), str(prep), skip_symbolic_shape=True)
+    nodes = [n.name for n in onnx.load(str(prep)).graph.node]
+    last = max(int(n.split("/")[1].split(".")[1]) for n in nodes if n.startswith("/model."))
+    head = [n for n in nodes if n.startswith(f"/model.{last}/")]
+    name = ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"]).get_inputs()[0].name
+    out = {}
+    for label, exclude in (("INT8 U8S8, all ops (head's sigmoid quantised too)", []),
+                           ("INT8 U8S8, head kept in float", head)):
+        path = fp32.with_name(f"u8s8_{len(exclude)}.onnx")
+        quantize_static(str(prep), str(path), _Calibration(name, calib), per_channel=True,
+                        calibrate_method=CalibrationMethod.MinMax, quant_format=QuantFormat.QDQ,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=exclude)
+        out[label] = path
+    return out
+
+
+if __name__ == "__main__":
+    main()
