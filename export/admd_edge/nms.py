@@ -20,6 +20,7 @@ of longest side ``m`` can only interact within ``sqrt(B / 3) * m`` of its centre
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 
@@ -145,6 +146,18 @@ def probiou_radius(xywhr: np.ndarray, iou_threshold: float) -> np.ndarray:
     return (math.sqrt(limit / 3.0) * _ROTATED_MARGIN) * longest + 1e-3
 
 
+DENSE_ROTATED_MAX = 128  # up to here rotated NMS scores all n(n-1)/2 pairs directly
+
+
+@functools.lru_cache(maxsize=DENSE_ROTATED_MAX + 1)
+def _upper_pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs ``i < j`` of ``n`` ranked boxes (cached: a video stream sees the same few sizes)."""
+    i, j = np.triu_indices(n, 1)
+    i.setflags(write=False)
+    j.setflags(write=False)
+    return i, j
+
+
 def _check_threshold(iou_threshold: float) -> None:
     if not 0.0 <= iou_threshold <= 1.0:
         raise ValueError(f"iou threshold must be in [0, 1]; got {iou_threshold}")
@@ -262,6 +275,11 @@ def rotated_nms(xywhr: np.ndarray, scores: np.ndarray, iou_threshold: float, max
     if n == 0:
         return np.empty(0, dtype=np.intp)
     order, rank = _ranks(scores)
+    if n <= DENSE_ROTATED_MAX:  # few candidates (the usual frame): every pair at once beats the sweep's overhead
+        i, j = _upper_pairs(n)
+        keep = np.ones(n, dtype=bool)
+        keep[j[probiou_pairs(xywhr[order], i, j) > iou_threshold]] = False  # ranked: j scores below i
+        return order[keep][:max_keep]
     r = probiou_radius(xywhr, iou_threshold)
     lo = xywhr[:, 0] - r
     by_x = np.argsort(lo)

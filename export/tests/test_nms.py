@@ -198,3 +198,19 @@ def test_thresholds_outside_0_1_are_refused(iou: float) -> None:
         nms(np.zeros((1, 4), np.float32), np.ones(1, np.float32), iou)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         rotated_nms(np.zeros((1, 5), np.float32), np.ones(1, np.float32), iou)
+
+
+def dense_fast_nms(xywhr: np.ndarray, scores: np.ndarray, thr: float) -> np.ndarray:
+    """The reference: Ultralytics' fast_nms on a full upper-triangular ProbIoU matrix."""
+    order = np.argsort(-scores, kind="stable")
+    iou = np.triu(probiou_matrix(xywhr[order], xywhr[order]), 1)
+    return order[~(iou > thr).any(0)]
+
+
+@pytest.mark.parametrize("n", [2, 40, nms_module.DENSE_ROTATED_MAX, nms_module.DENSE_ROTATED_MAX + 1, 400])
+def test_rotated_nms_equals_the_dense_reference_on_both_sides_of_the_small_n_path(n: int) -> None:
+    rng = np.random.default_rng(n)
+    xywhr = np.column_stack([rng.uniform(0, 200, (n, 2)), rng.uniform(8, 40, (n, 2)), rng.uniform(0, np.pi, n)])
+    xywhr = xywhr.astype(np.float32)
+    scores = rng.random(n).astype(np.float32)
+    assert np.array_equal(rotated_nms(xywhr, scores, 0.5), dense_fast_nms(xywhr, scores, 0.5))
