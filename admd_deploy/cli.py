@@ -113,6 +113,18 @@ def build_parser() -> argparse.ArgumentParser:
     vf.add_argument("run_dir", help="a run folder with recipe.yaml (from run, quickstart or export)")
     vf.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="recipe overrides, e.g. gates.fp32_map_drop=0.5")
 
+    bn = sub.add_parser("bench", help="benchmarks (KD methods compared over seeds)")
+    bns = bn.add_subparsers(dest="bench_command", metavar="WHAT", required=True)
+    bk = bns.add_parser("kd", help="every distillation method x seed on one recipe's data, teacher and schedule; "
+                        "resumable", description="Train the teacher once (or take the recipe's), then one student "
+                        "per method and seed with the same data and schedule; finished runs are not repeated. Writes "
+                        "bench-kd.md / bench-kd.json and plots in the output folder.")
+    bk.add_argument("recipe")
+    bk.add_argument("--methods", default="admd,score_l2,cwd,mgd,pkd,mse,none", help="comma list (default: all)")
+    bk.add_argument("--seeds", default="0,1,2", help="comma list of seeds (default 0,1,2)")
+    bk.add_argument("--out", help="output folder (default runs/bench-kd-<recipe name>)")
+    bk.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="recipe overrides, e.g. distill.epochs=20")
+
     dt = sub.add_parser("data", help="make or convert datasets")
     dts = dt.add_subparsers(dest="data_command", metavar="SOURCE", required=True)
     sy = dts.add_parser("synth", help="generate the synthetic aerial dataset")
@@ -214,6 +226,23 @@ def _cmd_verify(ns: argparse.Namespace) -> int:
     return _cmd_run(ns, _load(str(run_dir / "recipe.yaml"), ns.overrides))
 
 
+def _cmd_bench(ns: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from admd_deploy.bench.kd import run_kd_bench
+
+    recipe = _load(ns.recipe, ns.overrides)
+    try:
+        seeds = [int(x) for x in ns.seeds.split(",") if x.strip()]
+    except ValueError as err:
+        raise ValueError(f"--seeds must be a comma list of integers, e.g. 0,1,2; got {ns.seeds!r}") from err
+    methods = [m.strip() for m in ns.methods.split(",") if m.strip()]
+    out = Path(ns.out or f"runs/bench-kd-{recipe.name}")
+    run_kd_bench(recipe, methods, seeds, out)
+    print((out / "bench-kd.md").read_text())
+    return 0
+
+
 def _cmd_recipe(ns: argparse.Namespace) -> int:
     recipe = _load(ns.recipe, ns.overrides)
     print(f"{ns.recipe}: valid ({recipe.task}, {recipe.distill.method}, teacher "
@@ -281,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.DEBUG if ns.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     commands = {"distill": _cmd_distill, "run": _cmd_run, "quickstart": _cmd_quickstart, "recipe": _cmd_recipe,
-                "data": _cmd_data, "export": _cmd_export, "verify": _cmd_verify}
+                "data": _cmd_data, "export": _cmd_export, "verify": _cmd_verify, "bench": _cmd_bench}
     try:
         return commands[ns.command](ns)
     except (ValueError, TypeError, FileNotFoundError, FileExistsError) as err:  # bad input: say what and how to fix

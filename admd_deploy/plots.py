@@ -875,3 +875,43 @@ def plot_gates(gates: list[dict], out: str | Path) -> Path:
         ValueError: ``gates`` is empty or a gate has no name.
     """
     return _save(gates_figure(gates), out)
+
+
+# --------------------------------------------------------------------------------------------------
+# KD method comparison (admd-deploy bench kd)
+# --------------------------------------------------------------------------------------------------
+def method_comparison_figure(rows: Sequence[Mapping[str, Any]]) -> Figure:
+    """mAP50-95 per method with its spread over seeds, and the share of the teacher-baseline gap closed.
+
+    Args:
+        rows: One mapping per method with ``method``, ``map50_95``, ``map50_95_std`` (fractions) and
+            ``gap_closed`` (fraction or None), as written by ``admd-deploy bench kd``.
+    """
+    if not rows:
+        raise ValueError("rows is empty; pass one {'method', 'map50_95', 'map50_95_std', 'gap_closed'} per method.")
+    names = [str(r["method"]) for r in rows]
+    means = np.array([100 * float(r["map50_95"]) for r in rows])
+    stds = np.array([100 * float(r.get("map50_95_std") or 0.0) for r in rows])
+    colors = model_colors(["baseline" if n == "none" else n for n in names])
+    fig = Figure(figsize=(max(6.0, 1.1 * len(rows) + 2.5), 4.4), layout="constrained")
+    ax = fig.subplots()
+    ax.grid(axis="x", visible=False)
+    x = np.arange(len(rows))
+    ax.bar(x, means, yerr=stds, capsize=4, color=[colors["baseline" if n == "none" else n] for n in names],
+           edgecolor="white", linewidth=0.5)
+    for xi, m, s, r in zip(x, means, stds, rows):
+        gap = r.get("gap_closed")
+        label = f"{m:.1f}" + ("" if gap is None else f"\n{100 * gap:+.0f}% gap")
+        ax.annotate(label, (xi, m + s), xytext=(0, 3), textcoords="offset points", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(x, ["none (baseline)" if n == "none" else n for n in names])
+    ax.set_ylim(0, min(max(float((means + stds).max()) * 1.25, 10.0), 110.0))
+    ax.set_ylabel("mAP50-95 (%), mean ± std over seeds")
+    ax.set_title("Student mAP50-95 per distillation method")
+    return fig
+
+
+@_styled
+def plot_method_comparison(rows: list[dict[str, Any]], out: str | Path) -> Path:
+    """Bars of mAP50-95 per method with error bars over seeds, labelled with the gap closed; see
+    :func:`method_comparison_figure`. Returns ``out``."""
+    return _save(method_comparison_figure(rows), out)

@@ -311,3 +311,19 @@ def test_importing_plots_selects_no_backend_and_skips_pyplot_and_torch():
         "bad = {'matplotlib.pyplot', 'torch', 'ultralytics'} & set(sys.modules); assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_method_comparison_draws_one_bar_per_method_with_error_bars_and_refuses_empty(tmp_path):
+    from matplotlib.patches import Rectangle
+
+    from admd_deploy.plots import method_comparison_figure, plot_method_comparison
+
+    rows = [{"method": "admd", "map50_95": 0.42, "map50_95_std": 0.02, "gap_closed": 0.5},
+            {"method": "none", "map50_95": 0.32, "map50_95_std": 0.01, "gap_closed": 0.0}]
+    ax = method_comparison_figure(rows).axes[0]
+    assert len([p for p in ax.patches if isinstance(p, Rectangle)]) == 2
+    assert any("+50% gap" in t.get_text() for t in ax.texts)
+    out = plot_method_comparison(rows, tmp_path / "m.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="rows is empty"):
+        method_comparison_figure([])

@@ -1,0 +1,1 @@
+"""Benchmarks that compare distillation methods (``admd-deploy bench kd``)."""

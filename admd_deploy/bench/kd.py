@@ -1,0 +1,163 @@
+"""``admd-deploy bench kd``: every method x seed on one recipe's data, teacher and schedule.
+
+The teacher is trained once (or taken from the recipe); each student run trains with the same data,
+schedule and seed as the others, under its own ledger record ``<method>/seed<k>``, so a finished run
+is never repeated and an interrupted one resumes from its ``last.pt``. The table reports mAP50 and
+mAP50-95 per method (mean and sample standard deviation over seeds), the share of the
+teacher-baseline gap closed ``(student - baseline) / (teacher - baseline)``, and seconds per epoch.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import logging
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from admd_deploy.pipeline import training
+from admd_deploy.pipeline.context import Context
+from admd_deploy.pipeline.evaluate import protocol, val_metrics
+from admd_deploy.pipeline.ledger import Ledger, stable_hash
+from admd_deploy.recipe import Recipe, save_recipe
+
+LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MethodRow:
+    method: str
+    seeds: int
+    map50: float
+    map50_std: float
+    map50_95: float
+    map50_95_std: float
+    gap_closed: float | None
+    seconds_per_epoch: float
+
+
+def distill_config(recipe: Recipe, method: str, teacher: str) -> dict[str, Any]:
+    """The recipe's own method keeps its recipe knobs; the peers run with their published defaults."""
+    from admd_deploy.kd.config import DistillConfig
+
+    if method == "none":
+        return {"method": "none"}
+    if method == recipe.distill.method:
+        return recipe.distill.config(teacher).to_dict()
+    return DistillConfig(method=method, teacher=teacher).to_dict()
+
+
+def seconds_per_epoch(results_csv: Path) -> float:
+    with open(results_csv, newline="") as f:
+        rows = [{k.strip(): v for k, v in r.items()} for r in csv.DictReader(f)]
+    return float(rows[-1]["time"]) / len(rows) if rows else float("nan")
+
+
+def aggregate(runs: dict[str, list[dict[str, float]]], teacher_map50_95: float | None) -> list[MethodRow]:
+    """Mean/std per method; the gap closed is measured against the mean of method ``none``."""
+    def mean_std(xs: list[float]) -> tuple[float, float]:
+        return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
+
+    base = statistics.fmean(r["map50_95"] for r in runs["none"]) if runs.get("none") else None
+    rows = []
+    for method, rs in runs.items():
+        m50, s50 = mean_std([r["map50"] for r in rs])
+        m, s = mean_std([r["map50_95"] for r in rs])
+        gap = None
+        if base is not None and teacher_map50_95 is not None and abs(teacher_map50_95 - base) > 1e-9:
+            gap = (m - base) / (teacher_map50_95 - base)
+        rows.append(MethodRow(method, len(rs), m50, s50, m, s, gap, statistics.fmean(r["sec_per_epoch"] for r in rs)))
+    return rows
+
+
+def markdown(rows: list[MethodRow], teacher: dict[str, float] | None, header: str) -> str:
+    lines = [header, "", "| method | seeds | mAP50 | mAP50-95 | gap closed (mAP50-95) | s/epoch |", "|---|---|---|---|---|---|"]
+    if teacher:
+        lines.append(f"| teacher | - | {100 * teacher['map50']:.1f} | {100 * teacher['map50_95']:.1f} | - | - |")
+    for r in rows:
+        gap = "n/a" if r.gap_closed is None else f"{100 * r.gap_closed:.0f}%"
+        lines.append(f"| {r.method} | {r.seeds} | {100 * r.map50:.1f} ± {100 * r.map50_std:.1f} | "
+                     f"{100 * r.map50_95:.1f} ± {100 * r.map50_95_std:.1f} | {gap} | {r.seconds_per_epoch:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def run_kd_bench(recipe: Recipe, methods: list[str], seeds: list[int], out: Path) -> dict[str, Any]:
+    """Train and evaluate every (method, seed) not already done; write bench-kd.json/.md and plots."""
+    from admd_deploy.kd.registry import available_methods
+
+    unknown = [m for m in methods if m not in available_methods()]
+    if unknown:
+        raise ValueError(f"--methods: unknown {', '.join(unknown)}; valid: {', '.join(available_methods())}")
+    out = out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    save_recipe(recipe, out / "recipe.yaml")
+    ledger = Ledger(out)
+    ctx = Context(recipe=recipe, run_dir=out, ledger=ledger)
+    for name, inputs, run in (("data", training.data_inputs, training.run_data),
+                              ("teacher", training.teacher_inputs, training.run_teacher)):
+        _stage(ctx, name, stable_hash(inputs(ctx)), lambda d, run=run: run(ctx, d))
+    data_yaml, imgsz = ctx.out("data")["data_yaml"], recipe.distill.imgsz
+    teacher = ctx.out("teacher")
+    teacher_metrics = _stage(ctx, "teacher_eval", stable_hash({"t": teacher.get("sha256"), "imgsz": imgsz}),
+                             lambda d: val_metrics(teacher["weights"], data_yaml, imgsz, recipe.distill.batch,
+                                                   recipe.device)) if teacher.get("weights") else None
+    runs: dict[str, list[dict[str, float]]] = {}
+    total, done = len(methods) * len(seeds), 0
+    for method in methods:
+        for seed in seeds:
+            done += 1
+            print(f"[bench kd {done}/{total}] {method} seed {seed}", flush=True)
+            seeded = dataclasses.replace(recipe, seed=seed)
+            cfg = distill_config(recipe, method, teacher.get("weights"))
+            sctx = Context(recipe=seeded, run_dir=out, ledger=ledger)
+            key = stable_hash({**training._student_common(sctx), "distill": cfg, "teacher": teacher.get("sha256")})
+
+            def run(d: Path, sctx=sctx, method=method, cfg=cfg) -> dict[str, Any]:
+                res = training.train(sctx, sctx_name(method, seed), d, recipe.student.model, recipe.distill, cfg)
+                metrics = val_metrics(res["weights"], data_yaml, imgsz, recipe.distill.batch, recipe.device)
+                return {**res, "map50": metrics["map50"], "map50_95": metrics["map50_95"],
+                        "sec_per_epoch": seconds_per_epoch(Path(res["results_csv"]))}
+
+            runs.setdefault(method, []).append(_stage(sctx, sctx_name(method, seed), key, run))
+    rows = aggregate(runs, teacher_metrics["map50_95"] if teacher_metrics else None)
+    header = (f"# KD comparison: {recipe.name} ({recipe.task}), {recipe.student.model} from "
+              f"{Path(str(teacher.get('weights'))).name}, {recipe.distill.epochs} epochs, seeds {seeds}\n\n"
+              f"Protocol: {protocol(recipe.task, imgsz)}. mAP in points; ± is the sample standard deviation over seeds.")
+    result = {"rows": [dataclasses.asdict(r) for r in rows], "teacher": teacher_metrics, "runs": runs,
+              "methods": methods, "seeds": seeds}
+    (out / "bench-kd.json").write_text(json.dumps(result, indent=2, default=str))
+    (out / "bench-kd.md").write_text(markdown(rows, teacher_metrics, header))
+    _plots(out, rows, runs)
+    return result
+
+
+def sctx_name(method: str, seed: int) -> str:
+    return f"{method}/seed{seed}"
+
+
+def _stage(ctx: Context, name: str, key: str, run) -> dict[str, Any]:
+    """Run ``run`` in ``out/name`` unless the ledger has it done with the same key (resume otherwise)."""
+    prior = ctx.ledger.records.get(name)
+    if ctx.ledger.is_current(name, key):
+        return prior.outputs
+    ctx.resumable = prior is not None and prior.key == key and prior.status in {"running", "failed"}
+    ctx.ledger.start(name, key)
+    try:
+        outputs = run(ctx.stage_dir(name))
+    except BaseException as err:
+        ctx.ledger.fail(name, f"{type(err).__name__}: {err}")
+        raise
+    ctx.ledger.finish(name, outputs)
+    return outputs
+
+
+def _plots(out: Path, rows: list[MethodRow], runs: dict[str, list[dict[str, Any]]]) -> None:
+    from admd_deploy import plots
+
+    plots.plot_method_comparison([dataclasses.asdict(r) for r in rows], out / "bench-kd.png")
+    if runs.get("admd"):
+        csvs = {f"admd seed {i}": r["results_csv"] for i, r in enumerate(runs["admd"])}
+        plots.plot_training_curves(csvs, out / "admd-kd-curves.png")
