@@ -208,6 +208,28 @@ class KDTrainerMixin:
                 ckpt.get("epoch"),
             )
 
+    def _handle_nan_recovery(self, epoch: int) -> bool:
+        """Ultralytics' NaN recovery reloads last.pt assuming its own distillation wrapper; show it the
+        plain student (what last.pt holds), then restore the KD state and the EMA from the sidecar."""
+        kd = self.kd_model
+        if kd is None:
+            return super()._handle_nan_recovery(epoch)
+        wrapped = self.model
+        self.model = kd.student_model  # the same parameters DDP and the optimiser hold
+        try:
+            recovered = super()._handle_nan_recovery(epoch)
+            student_ema, updates = self.ema.ema, self.ema.updates
+        finally:
+            self.model = wrapped
+        if recovered:
+            state = self._read_sidecar(self.last)
+            kd.kd.load_state_dict(state["kd"])
+            self.ema = ModelEMA(self.model)
+            self.ema.ema.student_model.load_state_dict(student_ema.state_dict())
+            self.ema.ema.kd.load_state_dict(state["kd_ema"])
+            self.ema.updates = updates
+        return recovered
+
 
 def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in state.items()}

@@ -139,3 +139,30 @@ def test_missing_teacher_checkpoint_fails_before_training_and_never_downloads(de
     with pytest.raises(FileNotFoundError, match="never downloads weights|not found"):
         admd_deploy.distill("/nonexistent/yolo11x.pt", "yolo11n.yaml", detect_data, "admd", **train_args)
     assert no_network == []
+
+
+def test_a_nan_loss_recovers_from_last_pt_with_the_kd_state(detect_data, train_args):
+    """Ultralytics' NaN recovery reloads last.pt; with a distilled run it must restore the KD state too."""
+    from admd_deploy.kd.config import DistillConfig
+    from admd_deploy.kd.yolo import KDDetectionTrainer
+
+    trainer = KDDetectionTrainer(overrides={**train_args, "epochs": 3, "name": "nan", "model": "yolo11n.yaml",
+                                            "data": str(detect_data), "distill": DistillConfig(
+                                                method="admd", teacher="yolo11s.yaml", warmup_epochs=0.5).to_dict()})
+    seen = {}
+
+    def poison(tr):
+        if tr.epoch == 1 and not seen:
+            seen["steps_before"] = int(tr.kd_model.kd.weighting.steps)
+            tr.loss = torch.tensor(float("nan"))
+
+    def record(tr):
+        if tr.epoch == 1 and "steps_after" not in seen and seen:
+            seen["steps_after"] = int(tr.kd_model.kd.weighting.steps)
+
+    trainer.add_callback("on_train_epoch_end", poison)
+    trainer.add_callback("on_train_epoch_start", record)
+    trainer.train()
+    assert seen["steps_after"] < seen["steps_before"]  # the KD step count was rolled back to last.pt's
+    saved = torch.load(sidecar_path(trainer.last), weights_only=False)
+    assert saved["epoch"] == 2 and len(read_results(trainer.save_dir)) == 3
