@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import yaml
 
+from admd_deploy.kd.config import DistillConfig
 from admd_deploy.schema import RecipeError, dump, load, set_dotted
 
 DataSource = Literal["synthetic", "yolo", "dota", "dior"]
@@ -140,22 +141,21 @@ class StudentSection:
 class DistillSection(TrainSettings):
     """The distillation method, its knobs, and the training of baseline and student."""
 
-    method: str = "admd"
-    loss_weight: float | None = None
+    # The knobs' defaults are DistillConfig's own, so the recipe and the Python API cannot drift apart.
+    method: str = DistillConfig.method
+    loss_weight: float | None = DistillConfig.loss_weight
     params: dict[str, Any] = field(default_factory=dict)
-    weight: str | None = None
-    beta: float = 0.99
-    warmup_epochs: float = 1.0
-    w_max: float = 10.0
+    weight: str | None = DistillConfig.weight
+    beta: float = DistillConfig.beta
+    warmup_epochs: float = DistillConfig.warmup_epochs
+    w_max: float = DistillConfig.w_max
     baseline: bool = True  # also train the student alone with the same schedule
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.config("placeholder.pt")  # validate method and its parameters now
 
-    def config(self, teacher: str | None):
-        from admd_deploy.kd.config import DistillConfig
-
+    def config(self, teacher: str | None) -> DistillConfig:
         return DistillConfig(
             method=self.method, teacher=None if self.method == "none" else teacher, loss_weight=self.loss_weight,
             params=dict(self.params), weight=self.weight, beta=self.beta, warmup_epochs=self.warmup_epochs,
