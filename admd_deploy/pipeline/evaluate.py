@@ -40,8 +40,9 @@ def val_metrics(model: str | Path, data_yaml: str, imgsz: int, batch: int, devic
     return {"map50": float(m.box.map50), "map50_95": float(m.box.map), "per_class_ap50_95": per_class}
 
 
-def torch_latency_ms(weights: str | Path, imgsz: int, runs: int) -> tuple[float, float]:
-    """Median and IQR of a batch-1 forward of the fused PyTorch model on CPU, in ms (model time only)."""
+def torch_profile(weights: str | Path, imgsz: int, runs: int) -> tuple[int, float, float]:
+    """Parameter count, and median and IQR of a batch-1 forward of the fused PyTorch model on CPU, in ms
+    (model time only)."""
     import torch
     from ultralytics.nn.tasks import load_checkpoint
 
@@ -49,6 +50,7 @@ def torch_latency_ms(weights: str | Path, imgsz: int, runs: int) -> tuple[float,
 
     torch.set_num_threads(yolo_env.cpu_threads())
     model, _ = load_checkpoint(weights)
+    params = sum(p.numel() for p in model.parameters())  # before fusing, as Ultralytics reports it
     model = model.fuse(verbose=False).eval()
     x = torch.zeros(1, 3, imgsz, imgsz)
     times = []
@@ -59,14 +61,7 @@ def torch_latency_ms(weights: str | Path, imgsz: int, runs: int) -> tuple[float,
             if i >= 3:
                 times.append((time.perf_counter() - t) * 1e3)
     q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
-    return statistics.median(times), q[2] - q[0]
-
-
-def count_params(weights: str | Path) -> int:
-    from ultralytics.nn.tasks import load_checkpoint
-
-    model, _ = load_checkpoint(weights)
-    return sum(p.numel() for p in model.parameters())
+    return params, statistics.median(times), q[2] - q[0]
 
 
 def sample_predictions(weights: str | Path, images: list[Path], imgsz: int, task: str) -> list[list[dict]]:
@@ -119,8 +114,8 @@ def run(ctx: Context, out: Path) -> dict[str, Any]:
             continue
         LOGGER.info("evaluate: %s", name)
         metrics = val_metrics(weights, data_yaml, imgsz, r.distill.batch, r.device)
-        latency, spread = torch_latency_ms(weights, imgsz, r.report.latency_runs)
-        models[name] = {**metrics, "params": count_params(weights), "cpu_latency_ms": latency,
+        params, latency, spread = torch_profile(weights, imgsz, r.report.latency_runs)
+        models[name] = {**metrics, "params": params, "cpu_latency_ms": latency,
                         "cpu_latency_iqr_ms": spread, "weights": weights}
     images = val_images(data_yaml, r.report.samples)
     preds = {n: sample_predictions(models[n]["weights"], images, imgsz, r.task) for n in ("teacher", "student")

@@ -23,12 +23,11 @@ def stable_hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file, by the edge runtime's own helper (the one its bundle manifests are checked with)."""
+    from admd_edge.onnx_proto import sha256_file
+
+    return sha256_file(path)
 
 
 @dataclass

@@ -71,7 +71,6 @@ def _resumable(last: Path) -> bool:
 
 def train(ctx: Context, stage: str, out: Path, model: str, settings: TrainSettings, distill: dict[str, Any]) -> dict:
     """Train one model in ``out/train``, resuming an interrupted attempt of the same stage inputs."""
-    from admd_deploy.kd.api import DistillResult
     from admd_deploy.kd.yolo import trainer_for_task
 
     recipe = ctx.recipe
@@ -92,9 +91,9 @@ def train(ctx: Context, stage: str, out: Path, model: str, settings: TrainSettin
     trainer = trainer_for_task(recipe.task)(overrides=overrides)
     trainer.train()
     best = Path(trainer.best if Path(trainer.best).is_file() else trainer.last)
-    result = DistillResult(save_dir=Path(trainer.save_dir), best=best, last=Path(trainer.last))
-    return {"weights": str(result.best), "sha256": file_sha256(result.best), "run_dir": str(result.save_dir),
-            "results_csv": str(result.save_dir / "results.csv")}
+    save_dir = Path(trainer.save_dir)
+    return {"weights": str(best), "sha256": file_sha256(best), "run_dir": str(save_dir),
+            "results_csv": str(save_dir / "results.csv")}
 
 
 def teacher_inputs(ctx: Context) -> dict[str, Any]:
