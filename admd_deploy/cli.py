@@ -120,7 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "per method and seed with the same data and schedule; finished runs are not repeated. Writes "
                         "bench-kd.md / bench-kd.json and plots in the output folder.")
     bk.add_argument("recipe")
-    bk.add_argument("--methods", default="admd,score_l2,cwd,mgd,pkd,mse,none", help="comma list (default: all)")
+    bk.add_argument("--methods", default="admd,score_l2,cwd,mgd,pkd,mse,none",
+                    help="comma list of METHOD or METHOD:KEY=VALUE[:KEY=VALUE] variants, e.g. "
+                    "admd:weight=constant (no weight-increasing module), admd:params.mask=uniform, "
+                    "admd:loss_weight=2 (default: every method at its defaults)")
     bk.add_argument("--seeds", default="0,1,2", help="comma list of seeds (default 0,1,2)")
     bk.add_argument("--out", help="output folder (default runs/bench-kd-<recipe name>)")
     bk.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="recipe overrides, e.g. distill.epochs=20")

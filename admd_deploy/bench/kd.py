@@ -13,10 +13,13 @@ import csv
 import dataclasses
 import json
 import logging
+import re
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from admd_deploy.pipeline import training
 from admd_deploy.pipeline.context import Context
@@ -39,15 +42,60 @@ class MethodRow:
     seconds_per_epoch: float
 
 
-def distill_config(recipe: Recipe, method: str, teacher: str) -> dict[str, Any]:
-    """The recipe's own method keeps its recipe knobs; the peers run with their published defaults."""
+def parse_method_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """Split a method spec ``METHOD[:KEY=VALUE[:KEY=VALUE...]]`` into the method and its overrides.
+
+    Keys are :class:`~admd_deploy.kd.config.DistillConfig` fields (``loss_weight``, ``weight``,
+    ``beta``, ``warmup_epochs``, ``w_max``) or loss parameters as ``params.NAME``; values are YAML
+    scalars. E.g. ``admd:weight=constant`` (ADMD without its weight-increasing module),
+    ``admd:params.mask=uniform``, ``admd:loss_weight=2:w_max=3``.
+
+    Raises:
+        ValueError: an unknown method or key, a part without ``=``, or a variant of ``none``.
+    """
+    from admd_deploy.kd.config import DistillConfig
+    from admd_deploy.kd.registry import available_methods
+
+    method, *parts = [p.strip() for p in spec.strip().split(":")]
+    if method not in available_methods():
+        raise ValueError(f"--methods: unknown method {method!r} in {spec!r}; valid: {', '.join(available_methods())}")
+    if method == "none" and parts:
+        raise ValueError(f"--methods: {spec!r}: method 'none' (the baseline) takes no knobs")
+    fields = sorted(f.name for f in dataclasses.fields(DistillConfig) if f.name not in {"method", "teacher", "params"})
+    overrides: dict[str, Any] = {}
+    for part in parts:
+        key, sep, value = part.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--methods: {spec!r}: {part!r} is not KEY=VALUE; e.g. admd:weight=constant")
+        if key not in fields and not (key.startswith("params.") and len(key) > len("params.")):
+            raise ValueError(f"--methods: {spec!r}: unknown knob {key!r}; valid: {', '.join(fields)}, params.<name>")
+        overrides[key] = yaml.safe_load(value)
+    return method, overrides
+
+
+def distill_config(recipe: Recipe, spec: str, teacher: str) -> dict[str, Any]:
+    """The recipe's own method keeps its recipe knobs; the peers run with their published defaults.
+
+    Knobs in the spec (``admd:weight=constant``) are applied on top; the result is validated.
+    """
     from admd_deploy.kd.config import DistillConfig
 
+    method, overrides = parse_method_spec(spec)
     if method == "none":
         return {"method": "none"}
     if method == recipe.distill.method:
-        return recipe.distill.config(teacher).to_dict()
-    return DistillConfig(method=method, teacher=teacher).to_dict()
+        cfg = recipe.distill.config(teacher).to_dict()
+    else:
+        cfg = DistillConfig(method=method, teacher=teacher).to_dict()
+    for key, value in overrides.items():
+        if key.startswith("params."):
+            cfg["params"] = {**cfg["params"], key.removeprefix("params."): value}
+        else:
+            cfg[key] = value
+    try:
+        return DistillConfig.from_dict(cfg).to_dict()
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"--methods: {spec!r}: {err}") from err
 
 
 def seconds_per_epoch(results_csv: Path) -> float:
@@ -86,11 +134,12 @@ def markdown(rows: list[MethodRow], teacher: dict[str, float] | None, header: st
 
 def run_kd_bench(recipe: Recipe, methods: list[str], seeds: list[int], out: Path) -> dict[str, Any]:
     """Train and evaluate every (method, seed) not already done; write bench-kd.json/.md and plots."""
-    from admd_deploy.kd.registry import available_methods
-
-    unknown = [m for m in methods if m not in available_methods()]
-    if unknown:
-        raise ValueError(f"--methods: unknown {', '.join(unknown)}; valid: {', '.join(available_methods())}")
+    if len(set(methods)) != len(methods):
+        raise ValueError(f"--methods: a method is listed twice: {', '.join(methods)}")
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds: give distinct seeds, e.g. 0,1,2; got {seeds}")
+    for spec in methods:  # every spec is checked before the first (long) training starts
+        distill_config(recipe, spec, "teacher.pt")
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     save_recipe(recipe, out / "recipe.yaml")
@@ -127,7 +176,9 @@ def run_kd_bench(recipe: Recipe, methods: list[str], seeds: list[int], out: Path
               f"{Path(str(teacher.get('weights'))).name}, {recipe.distill.epochs} epochs, seeds {seeds}\n\n"
               f"Protocol: {protocol(recipe.task, imgsz)}. mAP in points; ± is the sample standard deviation over seeds.")
     result = {"rows": [dataclasses.asdict(r) for r in rows], "teacher": teacher_metrics, "runs": runs,
-              "methods": methods, "seeds": seeds}
+              "methods": methods, "seeds": seeds,
+              "configs": {m: {k: v for k, v in distill_config(recipe, m, "teacher.pt").items() if k != "teacher"}
+                          for m in methods}}
     (out / "bench-kd.json").write_text(json.dumps(result, indent=2, default=str))
     (out / "bench-kd.md").write_text(markdown(rows, teacher_metrics, header))
     _plots(out, rows, runs)
@@ -135,7 +186,8 @@ def run_kd_bench(recipe: Recipe, methods: list[str], seeds: list[int], out: Path
 
 
 def sctx_name(method: str, seed: int) -> str:
-    return f"{method}/seed{seed}"
+    """Run folder (and ledger record) of one spec and seed: ``admd:weight=constant`` -> ``admd-weight-constant/seed0``."""
+    return f"{re.sub(r'[^A-Za-z0-9._]+', '-', method).strip('-')}/seed{seed}"
 
 
 def _stage(ctx: Context, name: str, key: str, run) -> dict[str, Any]:
