@@ -78,8 +78,12 @@ class ADMDLoss(FeatureLoss):
 
     def compute(self, a: Tensor, t: Tensor, teacher_score: Tensor | None = None) -> Tensor:
         """The raw term of the aligned student ``a`` and the detached teacher ``t``, both float32 ``(N, C, H, W)``."""
-        m = self.mask_from(self.discrepancy_map(a, t))
-        return (m[:, None] * (t - a).pow(2)).mean()
+        # mean_{n,c,h,w} M[n,h,w] (T - A)^2 == mean_{n,h,w} M * mean_c (T - A)^2: the channel mean is
+        # taken first, so the mask multiplies an (N, H, W) map and, for the mse discrepancy, D is that
+        # same map detached (one subtraction and one square per element, forward and backward).
+        sq = (t - a).pow(2).mean(1)
+        d = sq.detach() if self.discrepancy == "mse" else self.discrepancy_map(a, t)
+        return (self.mask_from(d) * sq).mean()
 
     def extra_repr(self) -> str:
         return (
