@@ -20,7 +20,7 @@ from admd_deploy.kd.config import DistillConfig
 from admd_deploy.schema import RecipeError, dump, load, set_dotted
 
 DataSource = Literal["synthetic", "yolo", "dota", "dior"]
-ExportFormat = Literal["onnx", "onnx_int8", "engine"]
+ExportFormat = Literal["onnx", "onnx_int8", "onnx_int8_cpu", "engine"]
 STAGES = ("data", "teacher", "baseline", "student", "evaluate", "export", "verify", "report")
 
 
@@ -165,7 +165,7 @@ class DistillSection(TrainSettings):
 
 @dataclass
 class ExportSection:
-    formats: list[ExportFormat] = field(default_factory=lambda: ["onnx", "onnx_int8", "engine"])
+    formats: list[ExportFormat] = field(default_factory=lambda: ["onnx", "onnx_int8", "onnx_int8_cpu", "engine"])
     imgsz: int | None = None  # default: distill.imgsz
     batch: int = 1
     dynamic: bool = False

@@ -1,10 +1,13 @@
 """INT8 Q/DQ ONNX against FP32 on CPU ONNX Runtime: inference time of the same model, interleaved.
 
     python benchmarks/int8_speed.py --model yolo11n.yaml --imgsz 640
-    python benchmarks/int8_speed.py --onnx runs/quickstart/export/student.onnx --int8 runs/quickstart/export/student.int8.onnx
+    python benchmarks/int8_speed.py --onnx runs/quickstart/export/student.onnx --int8 runs/quickstart/export/student.int8.onnx \
+        --int8-cpu runs/quickstart/export/student.int8-cpu.onnx
 
-Without --onnx, builds the model from YAML (untrained: speed only), exports it with the pipeline's own
-exporter and quantises it with the pipeline's own INT8 step (calibration on synthetic images).
+Without --onnx, builds the model from YAML (untrained: speed only), exports it with Ultralytics and quantises
+it with the pipeline's own INT8 steps (calibration on synthetic images): the TensorRT-format S8S8 model
+(``onnx_int8``), the CPU model (``onnx_int8_cpu``: U8S8, head decode in float), and for reference U8S8 with
+every op quantised (fast, but it destroys the class scores) and U8S8 with the whole head in float.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ def main() -> None:
     ap.add_argument("--model", default="yolo11n.yaml")
     ap.add_argument("--imgsz", type=int, default=640)
     ap.add_argument("--onnx", type=Path)
-    ap.add_argument("--int8", type=Path)
+    ap.add_argument("--int8", type=Path, help="the pipeline's student.int8.onnx (TensorRT format)")
+    ap.add_argument("--int8-cpu", type=Path, help="the pipeline's student.int8-cpu.onnx (ONNX Runtime CPU format)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--rounds", type=int, default=3)
@@ -40,9 +44,9 @@ def main() -> None:
     from admd_deploy import yolo_env
 
     yolo_env.prepare()
-    from admd_deploy.pipeline.exporting import int8_onnx_from_onnx, letterboxed
+    from admd_deploy.pipeline.exporting import int8_cpu_onnx_from_onnx, int8_onnx_from_onnx, letterboxed
 
-    fp32, int8, calib = args.onnx, args.int8, None
+    fp32, int8, int8_cpu, calib = args.onnx, args.int8, args.int8_cpu, None
     if fp32 is None:
         from ultralytics import YOLO
 
@@ -53,7 +57,10 @@ def main() -> None:
         data = generate_synthetic(tmp / "data", SynthConfig(task="detect", n_train=1, n_val=32, imgsz=args.imgsz))
         calib = letterboxed(sorted((data.parent / "images" / "val").glob("*.jpg")), args.imgsz)
         int8 = int8_onnx_from_onnx(fp32, tmp / "model.int8.onnx", calib)
-    models = {"FP32": fp32, "INT8 pipeline (S8S8 symmetric Q/DQ, Conv only: TensorRT's format)": int8}
+        int8_cpu = int8_cpu_onnx_from_onnx(fp32, tmp / "model.int8-cpu.onnx", calib)
+    models = {"FP32": fp32, "INT8 onnx_int8 (S8S8 symmetric Q/DQ, Conv only: TensorRT's format)": int8}
+    if int8_cpu is not None:
+        models["INT8 onnx_int8_cpu (U8S8, every op but the head's decode)"] = int8_cpu
     models.update(cpu_variants(fp32, calib if args.onnx is None else None))
     sessions = {k: session(v, args.threads) for k, v in models.items()}
     first = next(iter(sessions.values()))

@@ -1,5 +1,14 @@
 """The export stage: ONNX (FP32), INT8 ONNX with Q/DQ nodes, and a TensorRT engine where possible.
 
+Two INT8 ONNX flavours, because the fast formats differ by runtime:
+
+- ``onnx_int8`` (``student.int8.onnx``): symmetric S8S8 Q/DQ on Conv/MatMul only, TensorRT's
+  explicit-quantisation format. ONNX Runtime's x86 CPU kernels run it *slower* than FP32.
+- ``onnx_int8_cpu`` (``student.int8-cpu.onnx``): U8S8 Q/DQ on every op (activations too, so ONNX
+  Runtime fuses whole Conv-SiLU chains into QLinear kernels), except the head's decode (DFL
+  softmax, box/angle decode, class sigmoid, the output concat), which stays in float: quantising
+  the concatenated pixel boxes and 0-1 class scores with one scale destroys the scores.
+
 Every artifact is checked the moment it is written: ``onnx.checker`` full check, then raw-output
 parity against the PyTorch student on validation images.
 """
@@ -115,6 +124,49 @@ def int8_onnx_from_onnx(src: Path, out: Path, calib: np.ndarray) -> Path:
     return out
 
 
+def head_decode_nodes(model_path: Path) -> list[str]:
+    """Names of the head's decode nodes: the last module's nodes outside its conv branches ``cv2``/``cv3``/``cv4``.
+
+    Ultralytics names exported nodes after module paths (``/model.23/cv3.0/cv3.0.2/Conv``); the
+    branches' convolutions are kept for quantisation, everything after them (DFL, decode, sigmoid,
+    concat) is returned.
+
+    Raises:
+        ValueError: The graph has no Ultralytics module names (not an Ultralytics export).
+    """
+    import re
+
+    import onnx
+
+    names = [n.name for n in onnx.load(str(model_path), load_external_data=False).graph.node]
+    modules = [int(m.group(1)) for n in names if (m := re.match(r"/model\.(\d+)/", n))]
+    if not modules:
+        raise ValueError(f"{model_path}: no /model.N/ node names; onnx_int8_cpu needs an Ultralytics ONNX export")
+    head = f"/model.{max(modules)}/"
+    branch = re.compile(re.escape(head) + r"cv[234]\.\d+/")
+    return [n for n in names if n.startswith(head) and not branch.match(n)]
+
+
+def int8_cpu_onnx_from_onnx(src: Path, out: Path, calib: np.ndarray) -> Path:
+    """INT8 for ONNX Runtime on CPU: U8S8 Q/DQ (asymmetric uint8 activations, per-channel int8 weights) on
+    every op but the head's decode (:func:`head_decode_nodes`), calibrated MinMax on ``calib``. Not for
+    TensorRT (which needs the symmetric ``onnx_int8``)."""
+    import onnxruntime as ort
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    prepped = out.with_name(out.stem + ".prep.onnx")
+    quant_pre_process(str(src), str(prepped), skip_symbolic_shape=True)
+    name = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).get_inputs()[0].name
+    quantize_static(
+        str(prepped), str(out), _Calibration(name, calib), quant_format=QuantFormat.QDQ,
+        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
+        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=head_decode_nodes(prepped),
+    )
+    prepped.unlink(missing_ok=True)
+    return out
+
+
 def engine_status() -> str | None:
     """None when a TensorRT engine can be built here, else the reason it cannot."""
     try:
@@ -160,6 +212,13 @@ def run(ctx: Context, out: Path) -> dict[str, Any]:
         checks = [check_onnx(int8_path), parity(reference, int8_path, x[:8], None)]  # reported, gated on mAP instead
         artifacts["onnx_int8"] = {"path": str(int8_path), "sha256": file_sha256(int8_path), "precision": "int8",
                                   "calibration_images": int(min(len(x), e.calib_images)), "checks": checks}
+
+    if "onnx_int8_cpu" in e.formats:
+        cpu_path = int8_cpu_onnx_from_onnx(onnx_path, out / "student.int8-cpu.onnx", x[: e.calib_images])
+        checks = [check_onnx(cpu_path), parity(reference, cpu_path, x[:8], None)]  # reported, gated on mAP instead
+        artifacts["onnx_int8_cpu"] = {"path": str(cpu_path), "sha256": file_sha256(cpu_path), "precision": "int8",
+                                      "runtime": "onnxruntime-cpu",
+                                      "calibration_images": int(min(len(x), e.calib_images)), "checks": checks}
 
     if "engine" in e.formats:
         reason = engine_status()

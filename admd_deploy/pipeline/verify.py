@@ -163,7 +163,8 @@ def write_bundle(ctx: Context, deploy: Path, artifacts: dict[str, Any], gates: l
         "versions": versions(), "build_manifest": _image_manifest(), "recipe": ctx.recipe.to_dict(),
     }
     write_manifest(deploy, list(files), model, json.loads(json.dumps(extra, default=str)))
-    (deploy / "README.md").write_text(_device_readme(ctx, onnx_name, build, passed, failed))
+    cpu_int8 = Path(artifacts["onnx_int8_cpu"]["path"]).name if "path" in artifacts.get("onnx_int8_cpu", {}) else None
+    (deploy / "README.md").write_text(_device_readme(ctx, onnx_name, build, passed, failed, cpu_int8))
     return deploy
 
 
@@ -173,8 +174,13 @@ def _image_manifest() -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _device_readme(ctx: Context, onnx_name: str, build: str, passed: bool, failed: list[str]) -> str:
+def _device_readme(ctx: Context, onnx_name: str, build: str, passed: bool, failed: list[str],
+                   cpu_int8: str | None = None) -> str:
     status = "PASSED every gate" if passed else f"FAILED gates: {', '.join(failed)} (see manifest.json)"
+    cpu = (f"\nOn a CPU without TensorRT, `{cpu_int8}` (INT8 for ONNX Runtime's CPU kernels, decode in float) is "
+           f"usually faster than `{onnx_name}`; its mAP drop is gated like the others (manifest.json). "
+           "`student.int8.onnx` is the TensorRT-format INT8 (symmetric Q/DQ): slow on ONNX Runtime's x86 CPU kernels.\n"
+           if cpu_int8 else "")
     return f"""# {ctx.recipe.name}: deployable {ctx.recipe.task} student
 
 Status: **{status}**.
@@ -186,5 +192,6 @@ admd-edge predict {onnx_name} images/ --bundle . --out predictions/
 {build} --out .    # build the TensorRT engine ON the device (engines are not portable)
 admd-edge bench {onnx_name}
 ```
+{cpu}
 Every file is listed in `manifest.json` with its sha256; the runtime refuses a model whose hash differs.
 """

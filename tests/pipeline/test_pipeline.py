@@ -22,7 +22,7 @@ TINY = {
     "student": {"model": "yolo11n-obb.yaml"},
     "distill": {"method": "admd", "epochs": 2, "imgsz": 64, "batch": 8, "nbs": 8, "mosaic": 0.0, "close_mosaic": 0,
                 "warmup_epochs": 0.5},
-    "export": {"formats": ["onnx", "onnx_int8", "engine"], "calib_images": 8},
+    "export": {"formats": ["onnx", "onnx_int8", "onnx_int8_cpu", "engine"], "calib_images": 8},
     "report": {"samples": 2, "latency_runs": 3},
 }
 
@@ -52,14 +52,15 @@ def test_a_full_run_writes_the_report_schema_and_a_verified_bundle(finished):
         m = report["models"][name]
         assert 0 <= m["map50"] <= 1 and 0 <= m["map50_95"] <= 1 and m["params"] > 0 and m["cpu_latency_ms"] > 0
     assert report["models"]["teacher"]["params"] > report["models"]["student"]["params"]
-    for name in ("onnx", "onnx_int8"):
+    for name in ("onnx", "onnx_int8", "onnx_int8_cpu"):
         e = report["exports"][name]
         assert {"map50", "map50_95", "checks"} <= set(e)
     assert "skipped" in report["exports"]["engine"]
     assert all({"name", "value", "limit", "passed"} <= set(g) for g in report["gates"])
     names = {g["name"] for g in report["gates"]}
     assert {"onnx_checker", "onnx_parity_max_abs", "onnx_int8_checker", "onnx_cross_check_vs_ultralytics",
-            "onnx_map50_95_drop_vs_student", "onnx_int8_map50_95_drop_vs_student"} <= names
+            "onnx_map50_95_drop_vs_student", "onnx_int8_map50_95_drop_vs_student", "onnx_int8_cpu_checker",
+            "onnx_int8_cpu_map50_95_drop_vs_student", "onnx_int8_cpu_cross_check_vs_ultralytics"} <= names
     assert report["passed"] == all(g["passed"] is not False for g in report["gates"])
     assert "Ultralytics val, rect=False" in report["protocol"]
 
@@ -70,7 +71,7 @@ def test_a_full_run_writes_the_report_schema_and_a_verified_bundle(finished):
 
     deploy = Path(report["bundle"])
     manifest = json.loads((deploy / "manifest.json").read_text())
-    assert set(manifest["files"]) == {"student.onnx", "student.int8.onnx"}
+    assert set(manifest["files"]) == {"student.onnx", "student.int8.onnx", "student.int8-cpu.onnx"}
     from admd_deploy.pipeline.ledger import file_sha256
 
     assert all(file_sha256(deploy / f) == h for f, h in manifest["files"].items())
@@ -149,3 +150,25 @@ def test_export_command_exports_verifies_and_bundles_a_distilled_checkpoint(fini
     assert set(report["models"]) == {"student"} and report["task"] == "obb"  # task read from the checkpoint
     assert report["exports"]["onnx"]["map50_95"] >= 0 and report["passed"] is True
     assert json.loads((tmp_path / "exp" / "deploy" / "manifest.json").read_text())["files"].keys() == {"student.onnx"}
+
+
+def test_the_cpu_int8_model_quantises_the_body_and_keeps_the_decode_in_float(finished):
+    import onnx
+
+    from admd_deploy.pipeline.exporting import head_decode_nodes
+
+    _, _, result = finished
+    export = result.run_dir / "export"
+    decode = set(head_decode_nodes(export / "student.onnx"))
+    assert {"/model.23/Sigmoid", "/model.23/dfl/Softmax"} <= decode
+    assert not any("/cv2." in n or "/cv3." in n or "/cv4." in n for n in decode)
+    graph = onnx.load(str(export / "student.int8-cpu.onnx")).graph
+    producer = {o: n for n in graph.node for o in n.output}
+    ops = [n.op_type for n in graph.node]
+    assert ops.count("QuantizeLinear") > 50 and ops.count("DequantizeLinear") > 50  # the body: activations too
+    assert producer[graph.output[0].name].op_type == "Concat"  # the output is float, not dequantised
+    decode_outputs = {o for n in graph.node if n.name in decode for o in n.output}
+    assert decode_outputs and not any(n.op_type == "QuantizeLinear" and n.input[0] in decode_outputs for n in graph.node)
+    # the pipeline's symmetric TensorRT-format model quantises Conv/MatMul inputs only
+    trt_ops = [n.op_type for n in onnx.load(str(export / "student.int8.onnx")).graph.node]
+    assert trt_ops.count("QuantizeLinear") < ops.count("QuantizeLinear")
