@@ -103,25 +103,34 @@ class _Calibration:
         return next(self._it, None)
 
 
-def int8_onnx_from_onnx(src: Path, out: Path, calib: np.ndarray) -> Path:
-    """Static INT8 quantisation with Q/DQ nodes (symmetric, per-channel weights): runs on ONNX Runtime's CPU
-    kernels and is TensorRT's explicit-quantisation format. Only Conv/MatMul are quantised; the head's
-    sigmoid, DFL softmax and box decoding stay in float (they matter most for accuracy)."""
+def _quantize(src: Path, out: Path, calib: np.ndarray, *, cpu: bool) -> Path:
+    """Static Q/DQ quantisation of ``src`` into ``out``, MinMax-calibrated on ``calib``, per-channel weights."""
     import onnxruntime as ort
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     prepped = out.with_name(out.stem + ".prep.onnx")
     quant_pre_process(str(src), str(prepped), skip_symbolic_shape=True)
+    if cpu:  # U8S8 everywhere but the decode
+        options = {"activation_type": QuantType.QUInt8, "nodes_to_exclude": head_decode_nodes(prepped)}
+    else:  # symmetric S8S8 on Conv/MatMul: TensorRT's explicit quantisation
+        options = {"activation_type": QuantType.QInt8, "op_types_to_quantize": ["Conv", "MatMul"],
+                   "extra_options": {"ActivationSymmetric": True, "WeightSymmetric": True}}
     name = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).get_inputs()[0].name
-    quantize_static(
-        str(prepped), str(out), _Calibration(name, calib), quant_format=QuantFormat.QDQ,
-        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True,
-        op_types_to_quantize=["Conv", "MatMul"], calibrate_method=CalibrationMethod.MinMax,
-        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
-    )
-    prepped.unlink(missing_ok=True)
+    try:
+        quantize_static(str(prepped), str(out), _Calibration(name, calib), quant_format=QuantFormat.QDQ,
+                        weight_type=QuantType.QInt8, per_channel=True, calibrate_method=CalibrationMethod.MinMax,
+                        **options)
+    finally:
+        prepped.unlink(missing_ok=True)
     return out
+
+
+def int8_onnx_from_onnx(src: Path, out: Path, calib: np.ndarray) -> Path:
+    """Static INT8 quantisation with Q/DQ nodes (symmetric, per-channel weights): runs on ONNX Runtime's CPU
+    kernels and is TensorRT's explicit-quantisation format. Only Conv/MatMul are quantised; the head's
+    sigmoid, DFL softmax and box decoding stay in float (they matter most for accuracy)."""
+    return _quantize(src, out, calib, cpu=False)
 
 
 def head_decode_nodes(model_path: Path) -> list[str]:
@@ -151,20 +160,7 @@ def int8_cpu_onnx_from_onnx(src: Path, out: Path, calib: np.ndarray) -> Path:
     """INT8 for ONNX Runtime on CPU: U8S8 Q/DQ (asymmetric uint8 activations, per-channel int8 weights) on
     every op but the head's decode (:func:`head_decode_nodes`), calibrated MinMax on ``calib``. Not for
     TensorRT (which needs the symmetric ``onnx_int8``)."""
-    import onnxruntime as ort
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    prepped = out.with_name(out.stem + ".prep.onnx")
-    quant_pre_process(str(src), str(prepped), skip_symbolic_shape=True)
-    name = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).get_inputs()[0].name
-    quantize_static(
-        str(prepped), str(out), _Calibration(name, calib), quant_format=QuantFormat.QDQ,
-        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
-        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=head_decode_nodes(prepped),
-    )
-    prepped.unlink(missing_ok=True)
-    return out
+    return _quantize(src, out, calib, cpu=True)
 
 
 def engine_status() -> str | None:
