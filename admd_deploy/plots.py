@@ -880,12 +880,20 @@ def plot_gates(gates: list[dict], out: str | Path) -> Path:
 # --------------------------------------------------------------------------------------------------
 # KD method comparison (admd-deploy bench kd)
 # --------------------------------------------------------------------------------------------------
-def method_comparison_figure(rows: Sequence[Mapping[str, Any]]) -> Figure:
+def method_comparison_figure(
+    rows: Sequence[Mapping[str, Any]],
+    per_seed: Mapping[str, Sequence[float]] | None = None,
+    teacher: float | None = None,
+) -> Figure:
     """mAP50-95 per method with its spread over seeds, and the share of the teacher-baseline gap closed.
 
     Args:
         rows: One mapping per method with ``method``, ``map50_95``, ``map50_95_std`` (fractions) and
-            ``gap_closed`` (fraction or None), as written by ``admd-deploy bench kd``.
+            ``gap_closed`` (fraction or None), as written by ``admd-deploy bench kd``. A method spec
+            with knobs (``admd:weight=constant``) is labelled on two lines.
+        per_seed: Method -> its per-seed mAP50-95 (fractions), drawn as dots over the bar.
+        teacher: The teacher's mAP50-95 (fraction), drawn as a dashed line; the baseline's (method
+            ``none``) mean is drawn as a dotted line.
     """
     if not rows:
         raise ValueError("rows is empty; pass one {'method', 'map50_95', 'map50_95_std', 'gap_closed'} per method.")
@@ -893,25 +901,46 @@ def method_comparison_figure(rows: Sequence[Mapping[str, Any]]) -> Figure:
     means = np.array([100 * float(r["map50_95"]) for r in rows])
     stds = np.array([100 * float(r.get("map50_95_std") or 0.0) for r in rows])
     colors = model_colors(["baseline" if n == "none" else n for n in names])
-    fig = Figure(figsize=(max(6.0, 1.1 * len(rows) + 2.5), 4.4), layout="constrained")
+    fig = Figure(figsize=(max(6.0, 1.1 * len(rows) + 2.5), 4.6), layout="constrained")
     ax = fig.subplots()
     ax.grid(axis="x", visible=False)
     x = np.arange(len(rows))
     ax.bar(x, means, yerr=stds, capsize=4, color=[colors["baseline" if n == "none" else n] for n in names],
            edgecolor="white", linewidth=0.5)
+    top = float((means + stds).max())
+    for xi, name in zip(x, names):
+        values = [100 * float(v) for v in (per_seed or {}).get(name, [])]
+        if values:
+            offsets = np.linspace(-0.18, 0.18, len(values)) if len(values) > 1 else np.zeros(1)
+            ax.scatter(xi + offsets, values, s=14, color="black", zorder=3, label="one seed" if xi == 0 else None)
+            top = max(top, max(values))
+    if teacher is not None:
+        ax.axhline(100 * teacher, color=ROLE_COLORS["teacher"], linestyle="--", linewidth=1.2,
+                   label=f"teacher {100 * teacher:.1f}")
+        top = max(top, 100 * teacher)
+    if "none" in names:
+        base = means[names.index("none")]
+        ax.axhline(base, color=ROLE_COLORS["baseline"], linestyle=":", linewidth=1.2, label=f"baseline {base:.1f}")
     for xi, m, s, r in zip(x, means, stds, rows):
         gap = r.get("gap_closed")
         label = f"{m:.1f}" + ("" if gap is None else f"\n{100 * gap:+.0f}% gap")
         ax.annotate(label, (xi, m + s), xytext=(0, 3), textcoords="offset points", ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(x, ["none (baseline)" if n == "none" else n for n in names])
-    ax.set_ylim(0, min(max(float((means + stds).max()) * 1.25, 10.0), 110.0))
+    ax.set_xticks(x, ["none\n(baseline)" if n == "none" else n.replace(":", "\n") for n in names], fontsize=8)
+    ax.set_ylim(0, min(max(top * 1.25, 10.0), 110.0))
     ax.set_ylabel("mAP50-95 (%), mean ± std over seeds")
     ax.set_title("Student mAP50-95 per distillation method")
+    if per_seed or teacher is not None or "none" in names:
+        ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
     return fig
 
 
 @_styled
-def plot_method_comparison(rows: list[dict[str, Any]], out: str | Path) -> Path:
+def plot_method_comparison(
+    rows: list[dict[str, Any]],
+    out: str | Path,
+    per_seed: Mapping[str, Sequence[float]] | None = None,
+    teacher: float | None = None,
+) -> Path:
     """Bars of mAP50-95 per method with error bars over seeds, labelled with the gap closed; see
     :func:`method_comparison_figure`. Returns ``out``."""
-    return _save(method_comparison_figure(rows), out)
+    return _save(method_comparison_figure(rows, per_seed, teacher), out)

@@ -325,5 +325,14 @@ def test_method_comparison_draws_one_bar_per_method_with_error_bars_and_refuses_
     assert any("+50% gap" in t.get_text() for t in ax.texts)
     out = plot_method_comparison(rows, tmp_path / "m.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows.append({"method": "admd:weight=constant", "map50_95": 0.40, "map50_95_std": 0.0, "gap_closed": 0.4})
+    ax = method_comparison_figure(rows, per_seed={"admd": [0.40, 0.44], "none": [0.31, 0.33]}, teacher=0.52).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["admd", "none\n(baseline)", "admd\nweight=constant"]
+    from matplotlib.collections import PathCollection
+
+    dots = np.concatenate([c.get_offsets() for c in ax.collections if isinstance(c, PathCollection)])
+    assert sorted(np.round(dots[:, 1], 3)) == [31.0, 33.0, 40.0, 44.0]  # one dot per seed, in points
+    lines = {ln.get_label(): ln.get_ydata()[0] for ln in ax.get_lines() if ln.get_label() in {"teacher 52.0", "baseline 32.0"}}
+    assert lines == {"teacher 52.0": pytest.approx(52.0), "baseline 32.0": pytest.approx(32.0)}
     with pytest.raises(ValueError, match="rows is empty"):
         method_comparison_figure([])

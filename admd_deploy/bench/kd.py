@@ -181,7 +181,7 @@ def run_kd_bench(recipe: Recipe, methods: list[str], seeds: list[int], out: Path
                           for m in methods}}
     (out / "bench-kd.json").write_text(json.dumps(result, indent=2, default=str))
     (out / "bench-kd.md").write_text(markdown(rows, teacher_metrics, header))
-    _plots(out, rows, runs)
+    _plots(out, rows, runs, teacher_metrics["map50_95"] if teacher_metrics else None)
     return result
 
 
@@ -206,10 +206,11 @@ def _stage(ctx: Context, name: str, key: str, run) -> dict[str, Any]:
     return outputs
 
 
-def _plots(out: Path, rows: list[MethodRow], runs: dict[str, list[dict[str, Any]]]) -> None:
+def _plots(out: Path, rows: list[MethodRow], runs: dict[str, list[dict[str, Any]]], teacher: float | None) -> None:
     from admd_deploy import plots
 
-    plots.plot_method_comparison([dataclasses.asdict(r) for r in rows], out / "bench-kd.png")
+    per_seed = {m: [r["map50_95"] for r in rs] for m, rs in runs.items()}
+    plots.plot_method_comparison([dataclasses.asdict(r) for r in rows], out / "bench-kd.png", per_seed, teacher)
     if runs.get("admd"):
         csvs = {f"admd seed {i}": r["results_csv"] for i, r in enumerate(runs["admd"])}
         plots.plot_training_curves(csvs, out / "admd-kd-curves.png")
