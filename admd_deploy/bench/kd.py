@@ -181,7 +181,7 @@ def run_kd_bench(recipe: Recipe, methods: list[str], seeds: list[int], out: Path
                           for m in methods}}
     (out / "bench-kd.json").write_text(json.dumps(result, indent=2, default=str))
     (out / "bench-kd.md").write_text(markdown(rows, teacher_metrics, header))
-    _plots(out, rows, runs, teacher_metrics["map50_95"] if teacher_metrics else None)
+    _plots(out, rows, runs, teacher_metrics["map50_95"] if teacher_metrics else None, seeds)
     return result
 
 
@@ -206,11 +206,17 @@ def _stage(ctx: Context, name: str, key: str, run) -> dict[str, Any]:
     return outputs
 
 
-def _plots(out: Path, rows: list[MethodRow], runs: dict[str, list[dict[str, Any]]], teacher: float | None) -> None:
+def _plots(out: Path, rows: list[MethodRow], runs: dict[str, list[dict[str, Any]]], teacher: float | None,
+           seeds: list[int]) -> None:
+    """``bench-kd.png`` (every method) and ``admd-kd-curves.png``: ADMD's KD loss and weight over training,
+    for every seed of plain ``admd`` and the first seed of each ADMD variant (e.g. the ablations), at most 8."""
     from admd_deploy import plots
 
     per_seed = {m: [r["map50_95"] for r in rs] for m, rs in runs.items()}
     plots.plot_method_comparison([dataclasses.asdict(r) for r in rows], out / "bench-kd.png", per_seed, teacher)
-    if runs.get("admd"):
-        csvs = {f"admd seed {i}": r["results_csv"] for i, r in enumerate(runs["admd"])}
-        plots.plot_training_curves(csvs, out / "admd-kd-curves.png")
+    csvs = {f"admd seed {seed}": r["results_csv"] for seed, r in zip(seeds, runs.get("admd", []))}
+    for method, rs in runs.items():
+        if method.startswith("admd:") and rs:
+            csvs[f"{method} seed {seeds[0]}"] = rs[0]["results_csv"]
+    if csvs:
+        plots.plot_training_curves(dict(list(csvs.items())[:8]), out / "admd-kd-curves.png")
