@@ -138,8 +138,8 @@ def run_kd_bench(recipe: Recipe, methods: list[str], seeds: list[int], out: Path
         raise ValueError(f"--methods: a method is listed twice: {', '.join(methods)}")
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"--seeds: give distinct seeds, e.g. 0,1,2; got {seeds}")
-    for spec in methods:  # every spec is checked before the first (long) training starts
-        distill_config(recipe, spec, "teacher.pt")
+    # Every spec is checked before the first (long) training starts; the teacher path is filled in later.
+    knobs = {m: {k: v for k, v in distill_config(recipe, m, "teacher.pt").items() if k != "teacher"} for m in methods}
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     save_recipe(recipe, out / "recipe.yaml")
@@ -156,15 +156,15 @@ def run_kd_bench(recipe: Recipe, methods: list[str], seeds: list[int], out: Path
     runs: dict[str, list[dict[str, float]]] = {}
     total, done = len(methods) * len(seeds), 0
     for method in methods:
+        cfg = distill_config(recipe, method, teacher.get("weights"))
         for seed in seeds:
             done += 1
             print(f"[bench kd {done}/{total}] {method} seed {seed}", flush=True)
             seeded = dataclasses.replace(recipe, seed=seed)
-            cfg = distill_config(recipe, method, teacher.get("weights"))
             sctx = Context(recipe=seeded, run_dir=out, ledger=ledger)
             key = stable_hash({**training._student_common(sctx), "distill": cfg, "teacher": teacher.get("sha256")})
 
-            def run(d: Path, sctx=sctx, method=method, cfg=cfg) -> dict[str, Any]:
+            def run(d: Path, sctx=sctx, method=method, seed=seed, cfg=cfg) -> dict[str, Any]:
                 res = training.train(sctx, sctx_name(method, seed), d, recipe.student.model, recipe.distill, cfg)
                 metrics = val_metrics(res["weights"], data_yaml, imgsz, recipe.distill.batch, recipe.device)
                 return {**res, "map50": metrics["map50"], "map50_95": metrics["map50_95"],
@@ -177,8 +177,7 @@ def run_kd_bench(recipe: Recipe, methods: list[str], seeds: list[int], out: Path
               f"Protocol: {protocol(recipe.task, imgsz)}. mAP in points; ± is the sample standard deviation over seeds.")
     result = {"rows": [dataclasses.asdict(r) for r in rows], "teacher": teacher_metrics, "runs": runs,
               "methods": methods, "seeds": seeds,
-              "configs": {m: {k: v for k, v in distill_config(recipe, m, "teacher.pt").items() if k != "teacher"}
-                          for m in methods}}
+              "configs": knobs}
     (out / "bench-kd.json").write_text(json.dumps(result, indent=2, default=str))
     (out / "bench-kd.md").write_text(markdown(rows, teacher_metrics, header))
     _plots(out, rows, runs, teacher_metrics["map50_95"] if teacher_metrics else None, seeds)
