@@ -171,6 +171,7 @@ class ExportSection:
     dynamic: bool = False
     opset: int = 17
     simplify: bool = True
+    fast_dfl: bool = True  # rewrite the head's DFL softmax into an equivalent graph (see pipeline/onnx_passes.py)
     calib_images: int = 64  # validation images used to calibrate INT8
     engine_precision: Literal["fp16", "fp32", "int8"] = "fp16"
 

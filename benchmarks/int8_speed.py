@@ -4,8 +4,9 @@
     python benchmarks/int8_speed.py --onnx runs/quickstart/export/student.onnx --int8 runs/quickstart/export/student.int8.onnx \
         --int8-cpu runs/quickstart/export/student.int8-cpu.onnx
 
-Without --onnx, builds the model from YAML (untrained: speed only), exports it with Ultralytics and quantises
-it with the pipeline's own INT8 steps (calibration on synthetic images): the TensorRT-format S8S8 model
+Without --onnx, builds the model from YAML (untrained: speed only), exports it with the pipeline's own export
+(Ultralytics' exporter, then the DFL rewrite of ``admd_deploy.pipeline.onnx_passes``; Ultralytics' plain
+export is timed too, as a reference row) and quantises it with the pipeline's own INT8 steps (calibration on synthetic images): the TensorRT-format S8S8 model
 (``onnx_int8``), the CPU model (``onnx_int8_cpu``: U8S8, head decode in float), and for reference U8S8 with
 every op quantised (fast, but it destroys the class scores) and U8S8 with the whole head in float.
 """
@@ -36,6 +37,8 @@ def main() -> None:
     ap.add_argument("--onnx", type=Path)
     ap.add_argument("--int8", type=Path, help="the pipeline's student.int8.onnx (TensorRT format)")
     ap.add_argument("--int8-cpu", type=Path, help="the pipeline's student.int8-cpu.onnx (ONNX Runtime CPU format)")
+    ap.add_argument("--fp32-plain", type=Path, help="the same model as Ultralytics exports it (no DFL rewrite), timed "
+                                                    "as a reference row")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--rounds", type=int, default=3)
@@ -46,19 +49,23 @@ def main() -> None:
     yolo_env.prepare()
     from admd_deploy.pipeline.exporting import int8_cpu_onnx_from_onnx, int8_onnx_from_onnx, letterboxed
 
-    fp32, int8, int8_cpu, calib = args.onnx, args.int8, args.int8_cpu, None
+    fp32, int8, int8_cpu, plain, calib = args.onnx, args.int8, args.int8_cpu, args.fp32_plain, None
     if fp32 is None:
-        from ultralytics import YOLO
-
         from admd_deploy.data import SynthConfig, generate_synthetic
+        from admd_deploy.pipeline.exporting import onnx_from_checkpoint
 
         tmp = Path(tempfile.mkdtemp(prefix="int8-"))
-        fp32 = Path(YOLO(args.model).export(format="onnx", imgsz=args.imgsz, opset=17, simplify=True, device="cpu"))
+        kw = dict(imgsz=args.imgsz, batch=1, dynamic=False, opset=17, simplify=True)
+        fp32 = onnx_from_checkpoint(args.model, tmp / "model.onnx", **kw)
+        plain = onnx_from_checkpoint(args.model, tmp / "model.plain.onnx", fast_dfl=False, **kw)
         data = generate_synthetic(tmp / "data", SynthConfig(task="detect", n_train=1, n_val=32, imgsz=args.imgsz))
         calib = letterboxed(sorted((data.parent / "images" / "val").glob("*.jpg")), args.imgsz)
         int8 = int8_onnx_from_onnx(fp32, tmp / "model.int8.onnx", calib)
         int8_cpu = int8_cpu_onnx_from_onnx(fp32, tmp / "model.int8-cpu.onnx", calib)
-    models = {"FP32": fp32, "INT8 onnx_int8 (S8S8 symmetric Q/DQ, Conv only: TensorRT's format)": int8}
+    models = {"FP32": fp32}
+    if plain is not None:
+        models["FP32 as Ultralytics exports it (DFL softmax not rewritten)"] = plain
+    models["INT8 onnx_int8 (S8S8 symmetric Q/DQ, Conv/MatMul outside the decode: TensorRT's format)"] = int8
     if int8_cpu is not None:
         models["INT8 onnx_int8_cpu (U8S8, every op but the head's decode)"] = int8_cpu
     models.update(cpu_variants(fp32, calib if args.onnx is None else None))

@@ -133,21 +133,14 @@ def ultralytics_available() -> bool:
 
 
 def export_yolo(yaml: str, imgsz: int, folder: Path) -> Path:
-    """Export an untrained YAML-built YOLO to ONNX (Ultralytics needed only here)."""
+    """Export an untrained YAML-built YOLO to ONNX the way the pipeline does (Ultralytics needed only here)."""
     from admd_deploy import yolo_env
 
     yolo_env.prepare()
-    from ultralytics import YOLO
+    from admd_deploy.pipeline.exporting import onnx_from_checkpoint
 
-    cwd = os.getcwd()
-    os.chdir(folder)  # Ultralytics writes the export next to the YAML name, i.e. into the working directory
-    try:
-        exported = Path(YOLO(yaml).export(format="onnx", imgsz=imgsz, simplify=True, verbose=False))
-    finally:
-        os.chdir(cwd)
-    target = folder / f"{Path(yaml).stem}-{imgsz}.onnx"
-    shutil.move(folder / exported, target)
-    return target
+    return onnx_from_checkpoint(yaml, folder / f"{Path(yaml).stem}-{imgsz}.onnx", imgsz=imgsz, batch=1, dynamic=False,
+                                opset=17, simplify=True)
 
 
 def resolve_models(detect: Path | None, obb: Path | None, int8: Sequence[Path], work: Path) -> list[ModelFile]:

@@ -2,8 +2,8 @@
 
 Two INT8 ONNX flavours, because the fast formats differ by runtime:
 
-- ``onnx_int8`` (``student.int8.onnx``): symmetric S8S8 Q/DQ on Conv/MatMul only, TensorRT's
-  explicit-quantisation format. ONNX Runtime's x86 CPU kernels run it *slower* than FP32.
+- ``onnx_int8`` (``student.int8.onnx``): symmetric S8S8 Q/DQ on Conv/MatMul outside the head's decode,
+  TensorRT's explicit-quantisation format. ONNX Runtime's x86 CPU kernels run it *slower* than FP32.
 - ``onnx_int8_cpu`` (``student.int8-cpu.onnx``): U8S8 Q/DQ on every op (activations too, so ONNX
   Runtime fuses whole Conv-SiLU chains into QLinear kernels), except the head's decode (DFL
   softmax, box/angle decode, class sigmoid, the output concat), which stays in float: quantising
@@ -31,19 +31,48 @@ LETTERBOX = {"auto": False, "center": True, "scaleup": True, "fill": 114, "chann
 
 
 def onnx_from_checkpoint(weights: str | Path, out: Path, *, imgsz: int, batch: int, dynamic: bool, opset: int,
-                         simplify: bool) -> Path:
-    """Export with Ultralytics' exporter, then add our letterbox metadata; returns ``out``."""
+                         simplify: bool, fast_dfl: bool = True) -> Path:
+    """Export with Ultralytics' exporter, rewrite the DFL decode (:func:`onnx_passes.fast_dfl`, unless
+    ``fast_dfl`` is False), then add our letterbox metadata; returns ``out``.
+
+    Ultralytics writes its export next to the weights (or, for a YAML name, into the working directory);
+    it runs here in a scratch folder, through a link to the weights, so no file outside ``out`` is touched.
+    """
+    import os
+    import tempfile
+
     import onnx
     from ultralytics import YOLO
 
-    produced = Path(YOLO(str(weights)).export(format="onnx", imgsz=imgsz, batch=batch, dynamic=dynamic, opset=opset,
-                                             simplify=simplify, device="cpu"))
-    model = onnx.load(str(produced))
-    meta = model.metadata_props.add()
-    meta.key, meta.value = "letterbox", json.dumps(LETTERBOX)
+    from admd_deploy.pipeline import onnx_passes
+
+    cwd = os.getcwd()
+    with tempfile.TemporaryDirectory(prefix="admd-export-") as scratch:
+        source = str(weights)
+        if Path(weights).is_file():
+            source = str(Path(scratch) / Path(weights).name)
+            os.symlink(Path(weights).resolve(), source)
+        os.chdir(scratch)
+        try:
+            produced = Path(YOLO(source).export(format="onnx", imgsz=imgsz, batch=batch, dynamic=dynamic, opset=opset,
+                                                simplify=simplify, device="cpu"))
+            model = onnx.load(str(produced))
+        finally:
+            os.chdir(cwd)
+    passes = {"fast_dfl": onnx_passes.fast_dfl(model)} if fast_dfl else {}
+    for key, value in (("letterbox", json.dumps(LETTERBOX)), ("admd_passes", json.dumps(passes))):
+        meta = model.metadata_props.add()
+        meta.key, meta.value = key, value
     onnx.save(model, str(out))
-    produced.unlink(missing_ok=True)
     return out
+
+
+def applied_passes(path: Path) -> dict[str, int]:
+    """The graph rewrites applied to an exported ONNX (its ``admd_passes`` metadata), e.g. ``{"fast_dfl": 1}``."""
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    return json.loads(props.get("admd_passes", "{}"))
 
 
 def check_onnx(path: Path) -> dict[str, Any]:
@@ -111,11 +140,12 @@ def _quantize(src: Path, out: Path, calib: np.ndarray, *, cpu: bool) -> Path:
 
     prepped = out.with_name(out.stem + ".prep.onnx")
     quant_pre_process(str(src), str(prepped), skip_symbolic_shape=True)
+    decode = head_decode_nodes(prepped)  # float in both flavours
     if cpu:  # U8S8 everywhere but the decode
-        options = {"activation_type": QuantType.QUInt8, "nodes_to_exclude": head_decode_nodes(prepped)}
-    else:  # symmetric S8S8 on Conv/MatMul: TensorRT's explicit quantisation
+        options = {"activation_type": QuantType.QUInt8, "nodes_to_exclude": decode}
+    else:  # symmetric S8S8 on Conv/MatMul outside the decode: TensorRT's explicit quantisation
         options = {"activation_type": QuantType.QInt8, "op_types_to_quantize": ["Conv", "MatMul"],
-                   "extra_options": {"ActivationSymmetric": True, "WeightSymmetric": True}}
+                   "nodes_to_exclude": decode, "extra_options": {"ActivationSymmetric": True, "WeightSymmetric": True}}
     name = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).get_inputs()[0].name
     try:
         quantize_static(str(prepped), str(out), _Calibration(name, calib), quant_format=QuantFormat.QDQ,
@@ -128,8 +158,9 @@ def _quantize(src: Path, out: Path, calib: np.ndarray, *, cpu: bool) -> Path:
 
 def int8_onnx_from_onnx(src: Path, out: Path, calib: np.ndarray) -> Path:
     """Static INT8 quantisation with Q/DQ nodes (symmetric, per-channel weights): runs on ONNX Runtime's CPU
-    kernels and is TensorRT's explicit-quantisation format. Only Conv/MatMul are quantised; the head's
-    sigmoid, DFL softmax and box decoding stay in float (they matter most for accuracy)."""
+    kernels and is TensorRT's explicit-quantisation format. Only Conv/MatMul are quantised, and not those of
+    the head's decode (:func:`head_decode_nodes`): the DFL expectation, sigmoid and box decoding stay in
+    float (they matter most for accuracy)."""
     return _quantize(src, out, calib, cpu=False)
 
 
@@ -198,10 +229,11 @@ def run(ctx: Context, out: Path) -> dict[str, Any]:
     artifacts: dict[str, Any] = {}
 
     onnx_path = onnx_from_checkpoint(weights, out / "student.onnx", imgsz=imgsz, batch=e.batch, dynamic=e.dynamic,
-                                     opset=e.opset, simplify=e.simplify)
+                                     opset=e.opset, simplify=e.simplify, fast_dfl=e.fast_dfl)
     reference = torch_outputs(weights, x[:8])
     checks = [check_onnx(onnx_path), parity(reference, onnx_path, x[:8], r.gates.parity_atol)]
-    artifacts["onnx"] = {"path": str(onnx_path), "sha256": file_sha256(onnx_path), "precision": "fp32", "checks": checks}
+    artifacts["onnx"] = {"path": str(onnx_path), "sha256": file_sha256(onnx_path), "precision": "fp32",
+                         "passes": applied_passes(onnx_path), "checks": checks}
 
     # The two INT8 flavours (see the module docstring): parity is reported, accuracy is gated on mAP in verify.
     for fmt, filename, quantize, extra in (

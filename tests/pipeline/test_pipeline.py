@@ -55,6 +55,7 @@ def test_a_full_run_writes_the_report_schema_and_a_verified_bundle(finished):
     for name in ("onnx", "onnx_int8", "onnx_int8_cpu"):
         e = report["exports"][name]
         assert {"map50", "map50_95", "checks"} <= set(e)
+    assert report["exports"]["onnx"]["passes"] == {"fast_dfl": 1}
     assert "skipped" in report["exports"]["engine"]
     assert all({"name", "value", "limit", "passed"} <= set(g) for g in report["gates"])
     names = {g["name"] for g in report["gates"]}
@@ -160,7 +161,7 @@ def test_the_cpu_int8_model_quantises_the_body_and_keeps_the_decode_in_float(fin
     _, _, result = finished
     export = result.run_dir / "export"
     decode = set(head_decode_nodes(export / "student.onnx"))
-    assert {"/model.23/Sigmoid", "/model.23/dfl/Softmax"} <= decode
+    assert {"/model.23/Sigmoid", "/model.23/dfl/fast_dfl/Exp", "/model.23/dfl/fast_dfl/MatMul_num"} <= decode
     assert not any("/cv2." in n or "/cv3." in n or "/cv4." in n for n in decode)
     graph = onnx.load(str(export / "student.int8-cpu.onnx")).graph
     producer = {o: n for n in graph.node for o in n.output}
@@ -170,5 +171,11 @@ def test_the_cpu_int8_model_quantises_the_body_and_keeps_the_decode_in_float(fin
     decode_outputs = {o for n in graph.node if n.name in decode for o in n.output}
     assert decode_outputs and not any(n.op_type == "QuantizeLinear" and n.input[0] in decode_outputs for n in graph.node)
     # the pipeline's symmetric TensorRT-format model quantises Conv/MatMul inputs only
-    trt_ops = [n.op_type for n in onnx.load(str(export / "student.int8.onnx")).graph.node]
+    trt_graph = onnx.load(str(export / "student.int8.onnx")).graph
+    trt_ops = [n.op_type for n in trt_graph.node]
     assert trt_ops.count("QuantizeLinear") < ops.count("QuantizeLinear")
+    # ... and not the decode's: the DFL expectation's MatMuls read float inputs, as in the CPU model
+    trt_producer = {o: n for n in trt_graph.node for o in n.output}
+    for n in trt_graph.node:
+        if n.name in decode and n.op_type == "MatMul":
+            assert all(trt_producer.get(i) is None or trt_producer[i].op_type != "DequantizeLinear" for i in n.input)

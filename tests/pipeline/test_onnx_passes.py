@@ -1,0 +1,114 @@
+"""The DFL rewrite: hand-made graphs with hand-computed expectations, then real Ultralytics exports."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from admd_deploy.pipeline.onnx_passes import fast_dfl
+
+C, A = 16, 6  # DFL bins, anchors
+
+
+def _dfl_graph(opset: int = 17, *, weight: np.ndarray | None = None, perm=(0, 2, 1, 3), axis: int = 1) -> onnx.ModelProto:
+    """Ultralytics' DFL as exported: (b, 4C, A) -> Reshape(b,4,C,A) -> Transpose -> Softmax -> Conv(arange) -> (b,4,A)."""
+    w = np.arange(C, dtype=np.float32).reshape(1, C, 1, 1) if weight is None else weight
+    inits = [numpy_helper.from_array(np.array([0, 4, C, -1], np.int64), "shape4"),
+             numpy_helper.from_array(np.array([0, 4, -1], np.int64), "shape3"),
+             numpy_helper.from_array(w, "dfl.conv.weight")]
+    nodes = [helper.make_node("Reshape", ["x", "shape4"], ["x4"], name="/model.23/dfl/Reshape"),
+             helper.make_node("Transpose", ["x4"], ["t"], name="/model.23/dfl/Transpose", perm=list(perm)),
+             helper.make_node("Softmax", ["t"], ["p"], name="/model.23/dfl/Softmax", axis=axis),
+             helper.make_node("Conv", ["p", "dfl.conv.weight"], ["c"], name="/model.23/dfl/conv/Conv"),
+             helper.make_node("Reshape", ["c", "shape3"], ["y"], name="/model.23/dfl/Reshape_1")]
+    graph = helper.make_graph(nodes, "dfl", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", 4 * C, A])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", 4, A])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    return model
+
+
+def _run(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return sess.run(None, {"x": x})[0]
+
+
+def _logits(batch: int, hot: dict[tuple[int, int], int] | None = None, value: float = 0.0) -> np.ndarray:
+    """(batch, 4C, A) zeros, with ``value`` at bin ``hot[(side, anchor)]`` of those sides and anchors."""
+    x = np.zeros((batch, 4, C, A), np.float32)
+    for (side, anchor), b in (hot or {}).items():
+        x[:, side, b, anchor] = value
+    return x.reshape(batch, 4 * C, A)
+
+
+@pytest.mark.parametrize("opset", [17, 18])
+def test_the_rewrite_gives_the_expected_bin_hand_computed(opset):
+    model = _dfl_graph(opset)
+    assert fast_dfl(model) == 1
+    onnx.checker.check_model(model, full_check=True)
+    assert [n.op_type for n in model.graph.node if "Softmax" in n.op_type or n.op_type == "Conv"] == []
+    # equal logits: the mean of 0..15 is 7.5; one logit 1000 above the rest (exp overflows without the max
+    # shift): exactly that bin; two equal hot bins 3 and 9: 6.
+    x = _logits(2, {(0, 0): 5, (1, 1): 15, (2, 2): 3, (2, 3): 9}, value=1000.0)
+    y = _run(model, x)
+    assert y.shape == (2, 4, A)
+    assert np.isfinite(y).all()
+    np.testing.assert_allclose(y[:, 0, 0], 5.0, atol=1e-5)
+    np.testing.assert_allclose(y[:, 1, 1], 15.0, atol=1e-5)
+    np.testing.assert_allclose(y[:, 3, :], 7.5, atol=1e-5)
+    np.testing.assert_allclose(y[:, 2, 4:], 7.5, atol=1e-5)
+    assert y[0, 2, 2] == pytest.approx(3.0, abs=1e-5) and y[0, 2, 3] == pytest.approx(9.0, abs=1e-5)
+
+
+def test_the_rewrite_matches_the_original_graph_on_random_logits():
+    original = _dfl_graph()
+    rewritten = _dfl_graph()
+    fast_dfl(rewritten)
+    x = np.random.default_rng(0).normal(0, 6, (3, 4 * C, A)).astype(np.float32)
+    np.testing.assert_allclose(_run(rewritten, x), _run(original, x), rtol=1e-5, atol=1e-5)
+
+
+def test_two_hot_bins_average():
+    model = _dfl_graph()
+    fast_dfl(model)
+    x = _logits(1).reshape(1, 4, C, A)
+    x[0, 0, [3, 9], 0] = 50.0  # two equal winners: their mean, 6
+    assert _run(model, x.reshape(1, 4 * C, A))[0, 0, 0] == pytest.approx(6.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("change", ["weight", "perm", "axis"])
+def test_a_graph_that_is_not_a_dfl_is_left_alone(change):
+    kwargs = {"weight": {"weight": np.ones((1, C, 1, 1), np.float32)}, "perm": {"perm": (0, 1, 3, 2)},
+              "axis": {"axis": 2}}[change]
+    model = _dfl_graph(**kwargs)
+    before = model.SerializeToString()
+    assert fast_dfl(model) == 0
+    assert model.SerializeToString() == before
+
+
+@pytest.mark.parametrize("yaml", ["yolo11n.yaml", "yolo11n-obb.yaml"])
+def test_a_real_export_is_rewritten_with_the_same_outputs(tmp_path, yolo_home, yaml, monkeypatch):
+    from admd_deploy.pipeline.exporting import applied_passes, head_decode_nodes, onnx_from_checkpoint
+
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)  # Ultralytics exports a YAML-built model into the working directory
+
+    kw = dict(imgsz=64, batch=1, dynamic=False, opset=17, simplify=True)
+    plain = onnx_from_checkpoint(yaml, tmp_path / "plain.onnx", fast_dfl=False, **kw)
+    fast = onnx_from_checkpoint(yaml, tmp_path / "fast.onnx", **kw)
+    assert applied_passes(fast) == {"fast_dfl": 1} and applied_passes(plain) == {}
+    assert list(workdir.iterdir()) == []  # the exporter ran in a scratch folder
+    softmaxes = {p: [n.name for n in onnx.load(str(p)).graph.node if n.op_type == "Softmax"] for p in (plain, fast)}
+    assert [n for n in softmaxes[plain] if n not in softmaxes[fast]] == ["/model.23/dfl/Softmax"]
+    assert any("/dfl/fast_dfl/" in n for n in head_decode_nodes(fast))  # stays float in the INT8 CPU model
+    # Same weights for the output check (two builds from a YAML differ in their random init): rewrite ``plain``.
+    model = onnx.load(str(plain))
+    assert fast_dfl(model) == 1
+    x = np.random.default_rng(0).random((1, 3, 64, 64), dtype=np.float32)
+    run = [ort.InferenceSession(m, providers=["CPUExecutionProvider"]).run(None, {"images": x})[0]
+           for m in (str(plain), model.SerializeToString())]
+    np.testing.assert_allclose(run[1], run[0], rtol=1e-4, atol=1e-3)
