@@ -112,3 +112,20 @@ def test_a_real_export_is_rewritten_with_the_same_outputs(tmp_path, yolo_home, y
     run = [ort.InferenceSession(m, providers=["CPUExecutionProvider"]).run(None, {"images": x})[0]
            for m in (str(plain), model.SerializeToString())]
     np.testing.assert_allclose(run[1], run[0], rtol=1e-4, atol=1e-3)
+
+
+def test_a_dynamic_export_is_rewritten_for_every_batch_and_size(tmp_path, yolo_home, monkeypatch):
+    from admd_deploy.pipeline.exporting import onnx_from_checkpoint
+
+    monkeypatch.chdir(tmp_path)
+    plain = onnx_from_checkpoint("yolo11n-obb.yaml", tmp_path / "plain.onnx", imgsz=64, batch=1, dynamic=True, opset=17,
+                                 simplify=True, fast_dfl=False)
+    model = onnx.load(str(plain))
+    assert fast_dfl(model) == 1
+    onnx.checker.check_model(model, full_check=True)
+    sessions = [ort.InferenceSession(m, providers=["CPUExecutionProvider"]) for m in (str(plain), model.SerializeToString())]
+    for shape in ((2, 3, 64, 64), (1, 3, 96, 128)):
+        x = np.random.default_rng(0).random(shape, dtype=np.float32)
+        ref, new = (s.run(None, {"images": x})[0] for s in sessions)
+        assert new.shape == ref.shape
+        np.testing.assert_allclose(new, ref, rtol=1e-4, atol=1e-3)
