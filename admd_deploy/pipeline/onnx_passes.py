@@ -72,8 +72,10 @@ def fast_dfl(model: Any) -> int:
     graph_outputs = {o.name for o in graph.output}
 
     rewrites: list[tuple[Any, Any, Any, int]] = []
+    if opset < 13:  # before opset 13, Softmax(axis=1) normalises over all of dims 1.., not over one axis
+        return 0
     for softmax in graph.node:
-        if softmax.op_type != "Softmax" or _attr(softmax, "axis", -1 if opset >= 13 else 1) != 1:
+        if softmax.op_type != "Softmax" or _attr(softmax, "axis", -1) != 1:
             continue
         transpose = producer.get(softmax.input[0])
         if transpose is None or transpose.op_type != "Transpose" or list(_attr(transpose, "perm", [])) != [0, 2, 1, 3]:
@@ -114,9 +116,7 @@ def fast_dfl(model: Any) -> int:
             graph.node.insert(at + i, node)
         if not any(conv.input[1] in n.input for n in graph.node):
             graph.initializer.remove(inits[conv.input[1]])
-    if rewrites:  # shapes of the removed intermediates would be stale
-        kept = {o for n in graph.node for o in n.output}
-        stale = [v for v in graph.value_info if v.name not in kept]
-        for v in stale:
-            graph.value_info.remove(v)
+    removed = {name for transpose, softmax, _, _ in rewrites for name in (transpose.output[0], softmax.output[0])}
+    for v in [v for v in graph.value_info if v.name in removed]:  # shapes of values that no longer exist
+        graph.value_info.remove(v)
     return len(rewrites)
