@@ -124,9 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--data", required=True, help="dataset YAML whose val split is used for checks and calibration")
     ex.add_argument("--teacher", help="teacher .pt, to report the student's gap to it under the same protocol")
     ex.add_argument("--imgsz", type=int, help="export/evaluation image size (default: the checkpoint's training size)")
-    ex.add_argument("--formats", default="onnx,onnx_int8,onnx_int8_cpu,engine",
-                    help="comma list of onnx, onnx_int8 (S8S8 Q/DQ for TensorRT), onnx_int8_cpu (U8S8 Q/DQ for ONNX "
-                    "Runtime on CPU), engine")
+    ex.add_argument("--formats", default="onnx,onnx_fp16,onnx_int8,onnx_int8_cpu,engine",
+                    help="comma list of onnx, onnx_fp16 (FP16 for TensorRT engines, decode in FP32), onnx_int8 (S8S8 "
+                    "Q/DQ for TensorRT), onnx_int8_cpu (U8S8 Q/DQ for ONNX Runtime on CPU), engine")
     ex.add_argument("--out", help="run folder (default runs/export-<weights stem>)")
     ex.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="recipe overrides, e.g. gates.int8_map_drop=3")
 

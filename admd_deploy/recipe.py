@@ -20,7 +20,7 @@ from admd_deploy.kd.config import DistillConfig
 from admd_deploy.schema import RecipeError, dump, load, set_dotted
 
 DataSource = Literal["synthetic", "yolo", "dota", "dior"]
-ExportFormat = Literal["onnx", "onnx_int8", "onnx_int8_cpu", "engine"]
+ExportFormat = Literal["onnx", "onnx_fp16", "onnx_int8", "onnx_int8_cpu", "engine"]
 STAGES = ("data", "teacher", "baseline", "student", "evaluate", "export", "verify", "report")
 
 
@@ -165,7 +165,8 @@ class DistillSection(TrainSettings):
 
 @dataclass
 class ExportSection:
-    formats: list[ExportFormat] = field(default_factory=lambda: ["onnx", "onnx_int8", "onnx_int8_cpu", "engine"])
+    formats: list[ExportFormat] = field(default_factory=lambda: ["onnx", "onnx_fp16", "onnx_int8", "onnx_int8_cpu",
+                                                                 "engine"])
     imgsz: int | None = None  # default: distill.imgsz
     batch: int = 1
     dynamic: bool = False
@@ -188,6 +189,7 @@ class GatesSection:
 
     parity_atol: float = 1e-3
     fp32_map_drop: float = 0.3
+    fp16_map_drop: float = 0.5
     int8_map_drop: float = 5.0
     teacher_gap: float | None = None  # max points the student may trail the teacher
     cross_check: float = 0.5  # edge runtime vs Ultralytics' own val of the same ONNX

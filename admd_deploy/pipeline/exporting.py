@@ -1,4 +1,5 @@
-"""The export stage: ONNX (FP32), INT8 ONNX with Q/DQ nodes, and a TensorRT engine where possible.
+"""The export stage: ONNX (FP32, and FP16 for TensorRT), INT8 ONNX with Q/DQ nodes, and a TensorRT engine
+where possible.
 
 Two INT8 ONNX flavours, because the fast formats differ by runtime:
 
@@ -194,6 +195,23 @@ def int8_cpu_onnx_from_onnx(src: Path, out: Path, calib: np.ndarray) -> Path:
     return _quantize(src, out, calib, cpu=True)
 
 
+def fp16_onnx_from_onnx(src: Path, out: Path) -> Path:
+    """FP16 weights and activations with float32 input and output, the head's decode (:func:`head_decode_nodes`)
+    kept in float32: the ONNX a TensorRT 11 (strongly typed) FP16 engine is built from; TensorRT 10 takes it
+    too. Converted with ``onnxruntime.transformers.float16``, then its float32 -> float16 -> float32 round
+    trips between decode nodes are removed and the graph is put back in topological order."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    from admd_deploy.pipeline import onnx_passes
+
+    model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True, node_block_list=head_decode_nodes(src))
+    onnx_passes.drop_cast_round_trips(model)
+    onnx_passes.toposort(model.graph)
+    onnx.save(model, str(out))
+    return out
+
+
 def engine_status() -> str | None:
     """None when a TensorRT engine can be built here, else the reason it cannot."""
     try:
@@ -208,6 +226,22 @@ def engine_status() -> str | None:
     except ImportError:
         return "no CUDA runtime to check for a GPU"
     return None
+
+
+ENGINE_SOURCE = {"fp16": "onnx_fp16", "int8": "onnx_int8", "fp32": "onnx"}  # the ONNX each engine precision builds from
+
+
+def engine_source(precision: str, formats: list[str]) -> str:
+    """The export an engine of ``precision`` is built from: the FP16 ONNX for fp16 and the Q/DQ ONNX for int8
+    (what TensorRT 11's strongly typed networks need, and TensorRT 10 takes as well), when they are exported;
+    else the FP32 ONNX (TensorRT 10 only, with a precision flag, and a calibrator for int8)."""
+    fmt = ENGINE_SOURCE[precision]
+    if fmt in formats:
+        return fmt
+    if precision != "fp32":
+        LOGGER.warning("export: the %s engine will be built from the FP32 ONNX, which only TensorRT 10 accepts "
+                       "(TensorRT 11 is strongly typed): add %s to export.formats for TensorRT 11", precision, fmt)
+    return "onnx"
 
 
 def engine_command(onnx_name: str, precision: str) -> str:
@@ -246,13 +280,19 @@ def run(ctx: Context, out: Path) -> dict[str, Any]:
             artifacts[fmt] = {"path": str(path), "sha256": file_sha256(path), "precision": "int8", **extra,
                               "calibration_images": int(min(len(x), e.calib_images)), "checks": checks}
 
+    if "onnx_fp16" in e.formats:
+        path = fp16_onnx_from_onnx(onnx_path, out / "student.fp16.onnx")
+        checks = [check_onnx(path), parity(reference, path, x[:8], None)]
+        artifacts["onnx_fp16"] = {"path": str(path), "sha256": file_sha256(path), "precision": "fp16", "checks": checks}
+
     if "engine" in e.formats:
         reason = engine_status()
-        cmd = engine_command(onnx_path.name, e.engine_precision)
+        source = Path(artifacts[engine_source(e.engine_precision, e.formats)]["path"])
+        cmd = engine_command(source.name, e.engine_precision)
         if reason is None:
             from admd_edge.engine import engine_from_onnx  # the edge package builds engines
 
-            built = engine_from_onnx(onnx_path, precision=e.engine_precision, out_dir=out)
+            built = engine_from_onnx(source, precision=e.engine_precision, out_dir=out)
             artifacts["engine"] = {**built, "command": cmd}
         else:
             LOGGER.warning("export: TensorRT engine skipped: %s", reason)

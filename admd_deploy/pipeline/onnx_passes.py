@@ -120,3 +120,80 @@ def fast_dfl(model: Any) -> int:
     for v in [v for v in graph.value_info if v.name in removed]:  # shapes of values that no longer exist
         graph.value_info.remove(v)
     return len(rewrites)
+
+
+def toposort(graph: Any) -> None:
+    """Reorder ``graph.node`` topologically (in place), keeping the original order among ready nodes.
+
+    Raises:
+        ValueError: A node reads a value that nothing produces (or the graph has a cycle).
+    """
+    ready = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    pending, ordered = list(graph.node), []
+    while pending:
+        waiting = []
+        for node in pending:
+            if all(i in ready for i in node.input):
+                ordered.append(node)
+                ready.update(node.output)
+            else:
+                waiting.append(node)
+        if len(waiting) == len(pending):
+            missing = sorted({i for n in waiting for i in n.input if i not in ready})
+            raise ValueError(f"graph cannot be ordered: {len(waiting)} nodes wait on {missing[:5]}")
+        pending = waiting
+    del graph.node[:]
+    graph.node.extend(ordered)
+
+
+def drop_cast_round_trips(model: Any) -> int:
+    """Remove ``Cast(to=FLOAT16) -> Cast(to=FLOAT)`` pairs whose middle value has no other reader; returns how many.
+
+    ``onnxruntime.transformers.float16`` keeps a blocked node in float32 by casting its inputs up and its
+    outputs down, so two blocked nodes in a row (the head's decode) pass every value through float16 and
+    back: a rounding at each step of what should be a float32 chain, and with ``keep_io_types`` the float32
+    output too. Bypassing the pair only removes that rounding: the consumers read the float32 value the pair
+    started from, and a graph output gets it through an ``Identity``.
+    """
+    from onnx import TensorProto, helper, shape_inference
+
+    graph = model.graph
+    inferred = shape_inference.infer_shapes(model).graph
+    elem_type = {v.name: v.type.tensor_type.elem_type for v in [*inferred.value_info, *inferred.input, *inferred.output]}
+    elem_type.update({t.name: t.data_type for t in graph.initializer})
+    producer = {o: n for n in graph.node for o in n.output}
+    readers: dict[str, int] = defaultdict(int)
+    for n in graph.node:
+        for i in n.input:
+            readers[i] += 1
+    outputs = {o.name for o in graph.output}
+    rename: dict[str, str] = {}
+    dead: list[Any] = []
+    identities: list[Any] = []
+    for up in graph.node:
+        if up.op_type != "Cast" or _attr(up, "to", None) != TensorProto.FLOAT:
+            continue
+        down = producer.get(up.input[0])
+        if down is None or down.op_type != "Cast" or _attr(down, "to", None) != TensorProto.FLOAT16:
+            continue
+        if elem_type.get(down.input[0]) != TensorProto.FLOAT or readers[down.output[0]] != 1:
+            continue  # only a float32 value that nothing else reads in float16
+        if down.output[0] in outputs:
+            continue
+        if up.output[0] in outputs:  # a graph output keeps its name: an Identity stands in for the pair
+            identities.append(helper.make_node("Identity", [down.input[0]], [up.output[0]], name=up.name))
+        else:
+            rename[up.output[0]] = down.input[0]
+        dead += [down, up]
+    graph.node.extend(identities)  # last: after their input's producer (graph outputs are read by no node)
+    for n in graph.node:
+        for k, i in enumerate(n.input):
+            while i in rename:  # chained pairs resolve to the first float32 value
+                i = rename[i]
+            n.input[k] = i
+    for n in dead:
+        graph.node.remove(n)
+    gone = {o for n in dead for o in n.output} - {n.output[0] for n in identities}
+    for v in [v for v in graph.value_info if v.name in gone]:
+        graph.value_info.remove(v)
+    return len(dead) // 2

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from admd_deploy.pipeline.context import Context
+from admd_deploy.pipeline.exporting import engine_command, engine_source
 
 LOGGER = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def run(ctx: Context, out: Path) -> dict[str, Any]:
         LOGGER.info("verify: %s through the edge runtime", name)
         edge = edge_metrics(path, data_yaml, r.task, imgsz, r.report.latency_runs)
         ul = val_metrics(path, data_yaml, imgsz, 1, "cpu")
-        limit = g.int8_map_drop if art["precision"] == "int8" else g.fp32_map_drop
+        limit = {"int8": g.int8_map_drop, "fp16": g.fp16_map_drop}.get(art["precision"], g.fp32_map_drop)
         for key in ("map50", "map50_95"):
             gates.append(drop_gate(f"{name}_{key}_drop_vs_student", student[key], edge[key], limit))
             if teacher:
@@ -151,7 +152,8 @@ def write_bundle(ctx: Context, deploy: Path, artifacts: dict[str, Any], gates: l
     onnx_name = Path(artifacts["onnx"]["path"]).name
     engine = artifacts.get("engine", {})
     precision = ctx.recipe.export.engine_precision
-    build = engine.get("command") or f"admd-edge build-engine {onnx_name} --precision {precision}"
+    source = artifacts.get(engine_source(precision, ctx.recipe.export.formats), {})
+    build = engine.get("command") or engine_command(Path(source.get("path", onnx_name)).name, precision)
     from admd_edge.manifest import write_manifest  # the runtime verifies what its own writer wrote
 
     failed = [x["name"] for x in gates if x["passed"] is False]
@@ -193,5 +195,9 @@ admd-edge predict {onnx_name} images/ --bundle . --out predictions/
 admd-edge bench {onnx_name}
 ```
 {cpu}
+The engine is built from the export that both TensorRT generations take for this precision: the FP16 ONNX
+(`student.fp16.onnx`) for fp16 and the Q/DQ ONNX (`student.int8.onnx`) for int8, when they are in the bundle.
+TensorRT 11 builds only strongly typed networks, so it refuses an fp16 or int8 engine from the FP32 ONNX.
+
 Every file is listed in `manifest.json` with its sha256; the runtime refuses a model whose hash differs.
 """

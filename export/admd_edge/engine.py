@@ -87,9 +87,9 @@ def build_path(trt_major: int, precision: str, has_qdq: bool, has_fp16: bool) ->
             )
         if precision == "fp16" and not (has_fp16 or has_qdq):
             raise EngineBuildError(
-                "TensorRT 11 networks are strongly typed and this ONNX is FP32: convert it first "
-                "(`python -m modelopt.onnx.autocast --onnx_path model.onnx --output_path model_fp16.onnx`) "
-                "or build --precision fp32"
+                "TensorRT 11 networks are strongly typed and this ONNX is FP32: build from an FP16 ONNX "
+                "(an admd-deploy bundle has one, student.fp16.onnx; or convert with `python -m modelopt.onnx.autocast "
+                "--onnx_path model.onnx --output_path model_fp16.onnx`) or build --precision fp32"
             )
         return TRT11_STRONG
     if has_qdq:

@@ -132,3 +132,106 @@ def test_a_dynamic_export_is_rewritten_for_every_batch_and_size(tmp_path, yolo_h
         ref, new = (s.run(None, {"images": x})[0] for s in sessions)
         assert new.shape == ref.shape
         np.testing.assert_allclose(new, ref, rtol=1e-4, atol=1e-3)
+
+
+def _cast_graph(*, x_type: int = TensorProto.FLOAT, second_reader: bool = False, at_output: bool = False) -> onnx.ModelProto:
+    """x -> Sigmoid (or Identity for a non-float x) -> Cast(fp16) -> Cast(fp32) -> Exp -> y, as the float16
+    converter leaves two float32 nodes in a row (``at_output``: the pair writes the graph output y)."""
+    first = "Sigmoid" if x_type == TensorProto.FLOAT else "Identity"
+    nodes = [helper.make_node(first, ["x"], ["s"], name="first"),
+             helper.make_node("Cast", ["s"], ["s16"], name="down", to=TensorProto.FLOAT16),
+             helper.make_node("Cast", ["s16"], ["y" if at_output else "s32"], name="up", to=TensorProto.FLOAT)]
+    if not at_output:
+        nodes.append(helper.make_node("Exp", ["s32"], ["y"], name="exp"))
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3])]
+    if second_reader:  # the float16 value is also read elsewhere: the pair must stay
+        nodes.append(helper.make_node("Identity", ["s16"], ["z"], name="other"))
+        outputs.append(helper.make_tensor_value_info("z", TensorProto.FLOAT16, [3]))
+    graph = helper.make_graph(nodes, "casts", [helper.make_tensor_value_info("x", x_type, [3])], outputs)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def test_a_float16_round_trip_between_float32_nodes_is_removed():
+    from admd_deploy.pipeline.onnx_passes import drop_cast_round_trips
+
+    model = _cast_graph()
+    assert drop_cast_round_trips(model) == 1
+    onnx.checker.check_model(model, full_check=True)
+    assert [n.op_type for n in model.graph.node] == ["Sigmoid", "Exp"]
+    x = np.array([0.1, 1.3, -2.7], np.float32)
+    y = _run(model, x)
+    # no float16 rounding left: the float32 chain exp(sigmoid(x)), not exp(float16(sigmoid(x)))
+    exact = np.exp(1 / (1 + np.exp(-x)))
+    rounded = np.exp(np.float16(1 / (1 + np.exp(-x))).astype(np.float32))
+    assert np.abs(y - exact).max() < 1e-6 < np.abs(rounded - exact).max()
+
+
+def test_a_round_trip_into_a_graph_output_becomes_an_identity():
+    from admd_deploy.pipeline.onnx_passes import drop_cast_round_trips
+
+    model = _cast_graph(at_output=True)
+    assert drop_cast_round_trips(model) == 1
+    onnx.checker.check_model(model, full_check=True)
+    assert [n.op_type for n in model.graph.node] == ["Sigmoid", "Identity"]
+    x = np.array([0.1, 1.3, -2.7], np.float32)
+    assert np.abs(_run(model, x) - 1 / (1 + np.exp(-x))).max() < 1e-6  # float32, not rounded to float16
+
+
+@pytest.mark.parametrize("case", ["int64 input", "second reader"])
+def test_a_cast_pair_that_is_not_a_float32_round_trip_stays(case):
+    from admd_deploy.pipeline.onnx_passes import drop_cast_round_trips
+
+    model = _cast_graph(x_type=TensorProto.INT64) if case == "int64 input" else _cast_graph(second_reader=True)
+    assert drop_cast_round_trips(model) == 0
+    assert [n.op_type for n in model.graph.node].count("Cast") == 2
+
+
+def test_toposort_orders_nodes_and_names_what_is_missing():
+    from admd_deploy.pipeline.onnx_passes import toposort
+
+    model = _cast_graph()
+    nodes = list(model.graph.node)
+    del model.graph.node[:]
+    model.graph.node.extend(reversed(nodes))
+    toposort(model.graph)
+    assert [n.name for n in model.graph.node] == ["first", "down", "up", "exp"]
+    model.graph.node[0].input[0] = "nowhere"
+    with pytest.raises(ValueError, match="nowhere"):
+        toposort(model.graph)
+
+
+def test_the_fp16_export_keeps_float32_io_and_a_float32_decode(tmp_path, yolo_home, monkeypatch):
+    from admd_deploy.pipeline.exporting import check_onnx, fp16_onnx_from_onnx, head_decode_nodes, onnx_from_checkpoint
+
+    monkeypatch.chdir(tmp_path)
+    fp32 = onnx_from_checkpoint("yolo11n-obb.yaml", tmp_path / "m.onnx", imgsz=64, batch=1, dynamic=False, opset=17,
+                                simplify=True)
+    fp16 = fp16_onnx_from_onnx(fp32, tmp_path / "m.fp16.onnx")
+    assert check_onnx(fp16)["passed"]
+    graph = onnx.load(str(fp16)).graph
+    assert [i.type.tensor_type.elem_type for i in (*graph.input, *graph.output)] == [TensorProto.FLOAT] * 2
+    weights = {t.name: t.data_type for t in graph.initializer}
+    convs = [n for n in graph.node if n.op_type == "Conv" and "/dfl/" not in n.name]
+    assert convs and all(weights[n.input[1]] == TensorProto.FLOAT16 for n in convs)
+    # the decode runs in float32 from end to end: no float16 round trip is left between two decode nodes
+    decode = set(head_decode_nodes(fp16))
+    producer = {o: n for n in graph.node for o in n.output}
+    casts = [n for n in graph.node if n.op_type == "Cast"]
+    assert not any(producer.get(n.input[0]) is not None and producer[n.input[0]].op_type == "Cast" for n in casts)
+    assert len(casts) < len(decode)
+    assert producer[graph.output[0].name].op_type == "Identity"  # the float32 output is not rounded to float16
+    # the edge package's engine builder takes it down TensorRT 11's strongly typed path for an fp16 engine
+    from admd_edge.engine import TRT11_STRONG, build_path
+    from admd_edge.onnx_proto import summarize_onnx
+
+    summary = summarize_onnx(fp16)
+    assert summary.has_fp16 and not summary.has_qdq
+    assert build_path(11, "fp16", summary.has_qdq, summary.has_fp16) == TRT11_STRONG
+    x = np.random.default_rng(0).random((1, 3, 64, 64), dtype=np.float32)
+    ref, half = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"images": x})[0]
+                 for p in (fp32, fp16))
+    scores = slice(4, ref.shape[1] - 1)  # class probabilities (the last row is the angle)
+    assert np.abs(half[:, scores] - ref[:, scores]).max() < 0.02
+    np.testing.assert_allclose(half[:, :4], ref[:, :4], rtol=0.02, atol=0.5)

@@ -22,7 +22,7 @@ TINY = {
     "student": {"model": "yolo11n-obb.yaml"},
     "distill": {"method": "admd", "epochs": 2, "imgsz": 64, "batch": 8, "nbs": 8, "mosaic": 0.0, "close_mosaic": 0,
                 "warmup_epochs": 0.5},
-    "export": {"formats": ["onnx", "onnx_int8", "onnx_int8_cpu", "engine"], "calib_images": 8},
+    "export": {"formats": ["onnx", "onnx_fp16", "onnx_int8", "onnx_int8_cpu", "engine"], "calib_images": 8},
     "report": {"samples": 2, "latency_runs": 3},
 }
 
@@ -52,7 +52,7 @@ def test_a_full_run_writes_the_report_schema_and_a_verified_bundle(finished):
         m = report["models"][name]
         assert 0 <= m["map50"] <= 1 and 0 <= m["map50_95"] <= 1 and m["params"] > 0 and m["cpu_latency_ms"] > 0
     assert report["models"]["teacher"]["params"] > report["models"]["student"]["params"]
-    for name in ("onnx", "onnx_int8", "onnx_int8_cpu"):
+    for name in ("onnx", "onnx_fp16", "onnx_int8", "onnx_int8_cpu"):
         e = report["exports"][name]
         assert {"map50", "map50_95", "checks"} <= set(e)
     assert report["exports"]["onnx"]["passes"] == {"fast_dfl": 1}
@@ -61,7 +61,10 @@ def test_a_full_run_writes_the_report_schema_and_a_verified_bundle(finished):
     names = {g["name"] for g in report["gates"]}
     assert {"onnx_checker", "onnx_parity_max_abs", "onnx_int8_checker", "onnx_cross_check_vs_ultralytics",
             "onnx_map50_95_drop_vs_student", "onnx_int8_map50_95_drop_vs_student", "onnx_int8_cpu_checker",
-            "onnx_int8_cpu_map50_95_drop_vs_student", "onnx_int8_cpu_cross_check_vs_ultralytics"} <= names
+            "onnx_int8_cpu_map50_95_drop_vs_student", "onnx_int8_cpu_cross_check_vs_ultralytics", "onnx_fp16_checker",
+            "onnx_fp16_map50_95_drop_vs_student", "onnx_fp16_cross_check_vs_ultralytics"} <= names
+    fp16_drop = next(g for g in report["gates"] if g["name"] == "onnx_fp16_map50_95_drop_vs_student")
+    assert fp16_drop["limit"] == 0.5  # gates.fp16_map_drop, not the FP32 or INT8 limit
     assert report["passed"] == all(g["passed"] is not False for g in report["gates"])
     assert "Ultralytics val, rect=False" in report["protocol"]
 
@@ -72,11 +75,13 @@ def test_a_full_run_writes_the_report_schema_and_a_verified_bundle(finished):
 
     deploy = Path(report["bundle"])
     manifest = json.loads((deploy / "manifest.json").read_text())
-    assert set(manifest["files"]) == {"student.onnx", "student.int8.onnx", "student.int8-cpu.onnx"}
+    assert set(manifest["files"]) == {"student.onnx", "student.fp16.onnx", "student.int8.onnx", "student.int8-cpu.onnx"}
     from admd_deploy.pipeline.ledger import file_sha256
 
     assert all(file_sha256(deploy / f) == h for f, h in manifest["files"].items())
-    assert manifest["model"]["task"] == "obb" and manifest["engine"]["build_command"].startswith("admd-edge build-engine")
+    assert manifest["model"]["task"] == "obb"
+    # the default fp16 engine is built from the FP16 ONNX, which TensorRT 11 (strongly typed) needs
+    assert manifest["engine"]["build_command"] == "admd-edge build-engine student.fp16.onnx --precision fp16"
     assert (deploy / "admd-edge" / "pyproject.toml").is_file() and (deploy / "README.md").is_file()
     assert yaml.safe_load((result.run_dir / "recipe.yaml").read_text())["distill"]["epochs"] == 2
 
