@@ -40,6 +40,7 @@ def onnx_from_checkpoint(weights: str | Path, out: Path, *, imgsz: int, batch: i
     it runs here in a scratch folder, through a link to the weights, so no file outside ``out`` is touched.
     """
     import os
+    import shutil
     import tempfile
 
     import onnx
@@ -52,7 +53,10 @@ def onnx_from_checkpoint(weights: str | Path, out: Path, *, imgsz: int, batch: i
         source = str(weights)
         if Path(weights).is_file():
             source = str(Path(scratch) / Path(weights).name)
-            os.symlink(Path(weights).resolve(), source)
+            try:
+                os.symlink(Path(weights).resolve(), source)
+            except OSError:  # a filesystem without symlinks
+                shutil.copy2(weights, source)
         os.chdir(scratch)
         try:
             produced = Path(YOLO(source).export(format="onnx", imgsz=imgsz, batch=batch, dynamic=dynamic, opset=opset,
