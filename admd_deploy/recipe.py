@@ -174,6 +174,8 @@ class ExportSection:
     simplify: bool = True
     fast_dfl: bool = True  # rewrite the head's DFL softmax into an equivalent graph (see pipeline/onnx_passes.py)
     calib_images: int = 64  # validation images used to calibrate INT8
+    # who quantises onnx_int8 (TensorRT's Q/DQ): NVIDIA ModelOpt where installed ("auto"), or ONNX Runtime
+    int8_quantizer: Literal["auto", "onnxruntime", "modelopt"] = "auto"
     engine_precision: Literal["fp16", "fp32", "int8"] = "fp16"
 
     def __post_init__(self) -> None:

@@ -192,6 +192,82 @@ def head_decode_nodes(model_path: Path) -> list[str]:
     return [n for n in names if n.startswith(head) and not branch.match(n)]
 
 
+def int8_quantizer(choice: str) -> str:
+    """Who quantises ``onnx_int8``: ``"modelopt"`` (NVIDIA ModelOpt, TensorRT's recommended Q/DQ placement) when
+    asked for or, for ``"auto"``, when it is installed; else ``"onnxruntime"``.
+
+    Raises:
+        ValueError: ``"modelopt"`` was asked for and ``modelopt`` is not importable.
+    """
+    import importlib.util
+
+    if choice == "onnxruntime":
+        return choice
+    available = importlib.util.find_spec("modelopt") is not None
+    if choice == "modelopt" and not available:
+        raise ValueError("export.int8_quantizer is modelopt, but NVIDIA ModelOpt is not installed here: "
+                           "pip install 'nvidia-modelopt[onnx]', or set export.int8_quantizer=auto (ONNX Runtime "
+                           "where ModelOpt is missing)")
+    return "modelopt" if available else "onnxruntime"
+
+
+def quantizer_version(quantizer: str) -> str:
+    from importlib import metadata
+
+    package = {"modelopt": "nvidia-modelopt", "onnxruntime": "onnxruntime"}[quantizer]
+    try:
+        return f"{quantizer} {metadata.version(package)}"
+    except metadata.PackageNotFoundError:
+        return quantizer
+
+
+_MODELOPT_SCRIPT = """
+import json, sys
+import numpy as np
+from modelopt.onnx.quantization import quantize
+spec = json.load(open(sys.argv[1]))
+quantize(onnx_path=spec["src"], quantize_mode="int8", calibration_data=np.load(spec["calib"]),
+         calibration_method="max", calibration_eps=["cpu"], nodes_to_exclude=spec["exclude"],
+         output_path=spec["out"], log_level="WARNING")
+"""
+
+
+def modelopt_int8_from_onnx(src: Path, out: Path, calib: np.ndarray) -> Path:
+    """TensorRT-format INT8 Q/DQ by NVIDIA ModelOpt (``modelopt.onnx.quantization.quantize``), max-calibrated on
+    ``calib`` on the CPU, with the head's decode (:func:`head_decode_nodes`) left unquantised; ModelOpt keeps
+    the other unquantised ops in FP16 (its default, for TensorRT). Our metadata (names, letterbox) is copied
+    over, since ModelOpt does not keep it.
+
+    ModelOpt runs in a child process: importing it patches ONNX Runtime's quantisation tools, after which
+    ``quantize_static`` (the ``onnx_int8_cpu`` export) fails in the same process.
+
+    Raises:
+        RuntimeError: ModelOpt failed; its output is in the message.
+    """
+    import re
+    import subprocess
+    import sys
+    import tempfile
+
+    import onnx
+
+    with tempfile.TemporaryDirectory(prefix="admd-modelopt-") as tmp:
+        np.save(Path(tmp) / "calib.npy", calib)
+        spec = {"src": str(src), "calib": str(Path(tmp) / "calib.npy"), "out": str(out),
+                "exclude": [re.escape(n) + "$" for n in head_decode_nodes(src)]}  # ModelOpt reads regexes
+        (Path(tmp) / "spec.json").write_text(json.dumps(spec))
+        done = subprocess.run([sys.executable, "-c", _MODELOPT_SCRIPT, str(Path(tmp) / "spec.json")],
+                              capture_output=True, text=True)
+    if done.returncode != 0 or not out.is_file():
+        raise RuntimeError(f"NVIDIA ModelOpt could not quantise {src} (exit {done.returncode}):\n"
+                           f"{(done.stderr or done.stdout)[-3000:]}")
+    model = onnx.load(str(out))
+    del model.metadata_props[:]
+    model.metadata_props.extend(onnx.load(str(src), load_external_data=False).metadata_props)
+    onnx.save(model, str(out))
+    return out
+
+
 def int8_cpu_onnx_from_onnx(src: Path, out: Path, calib: np.ndarray) -> Path:
     """INT8 for ONNX Runtime on CPU: U8S8 Q/DQ (asymmetric uint8 activations, per-channel int8 weights) on
     every op but the head's decode (:func:`head_decode_nodes`), calibrated MinMax on ``calib``. Not for
@@ -253,7 +329,9 @@ def engine_command(onnx_name: str, precision: str) -> str:
 
 
 def inputs(ctx: Context) -> dict[str, Any]:
-    return {"student": ctx.out("student").get("sha256"), "export": ctx.recipe.to_dict()["export"],
+    e = ctx.recipe.export
+    quantizer = quantizer_version(int8_quantizer(e.int8_quantizer)) if "onnx_int8" in e.formats else None
+    return {"student": ctx.out("student").get("sha256"), "export": ctx.recipe.to_dict()["export"], "int8": quantizer,
             "atol": ctx.recipe.gates.parity_atol, "data": ctx.out("data").get("fingerprint")}
 
 
@@ -274,9 +352,13 @@ def run(ctx: Context, out: Path) -> dict[str, Any]:
                          "passes": applied_passes(onnx_path), "checks": checks}
 
     # The two INT8 flavours (see the module docstring): parity is reported, accuracy is gated on mAP in verify.
+    trt_quantizer = int8_quantizer(e.int8_quantizer) if "onnx_int8" in e.formats else "onnxruntime"
     for fmt, filename, quantize, extra in (
-        ("onnx_int8", "student.int8.onnx", int8_onnx_from_onnx, {}),
-        ("onnx_int8_cpu", "student.int8-cpu.onnx", int8_cpu_onnx_from_onnx, {"runtime": "onnxruntime-cpu"}),
+        ("onnx_int8", "student.int8.onnx",
+         modelopt_int8_from_onnx if trt_quantizer == "modelopt" else int8_onnx_from_onnx,
+         {"quantizer": quantizer_version(trt_quantizer)}),
+        ("onnx_int8_cpu", "student.int8-cpu.onnx", int8_cpu_onnx_from_onnx,
+         {"runtime": "onnxruntime-cpu", "quantizer": quantizer_version("onnxruntime")}),
     ):
         if fmt in e.formats:
             path = quantize(onnx_path, out / filename, x[: e.calib_images])

@@ -107,7 +107,7 @@ def run(ctx: Context, out: Path) -> dict[str, Any]:
         gates.append(gate(f"{name}_cross_check_vs_ultralytics", diff, g.cross_check, diff <= g.cross_check))
         exports[name] = {**edge, "ultralytics_map50": ul["map50"], "ultralytics_map50_95": ul["map50_95"],
                          "path": str(path), "sha256": art["sha256"], "precision": art["precision"],
-                         "checks": art["checks"], **{k: art[k] for k in ("passes", "runtime") if k in art}}
+                         "checks": art["checks"], **{k: art[k] for k in ("passes", "runtime", "quantizer") if k in art}}
     passed = all(x["passed"] is not False for x in gates)
     bundle = write_bundle(ctx, out.parent / "deploy", artifacts, gates, passed)
     return {"exports": exports, "gates": gates, "passed": passed, "bundle": str(bundle)}
