@@ -93,47 +93,72 @@ def _load(args: argparse.Namespace) -> Any:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    """Run a model over a source and write annotated images/video and JSON/JSONL."""
+    """Run a model over a source and write annotated images/video and JSON/JSONL.
+
+    Frames are read ahead and results written behind in threads (:mod:`admd_edge.stream`), in order. A long
+    video reports progress on stderr. On Ctrl-C, everything predicted so far is written (the video is
+    closed properly, so it plays) and the exit status is 130.
+    """
     import cv2
 
     from admd_edge.draw import annotate
-    from admd_edge.sources import iter_frames, source_kind, video_fps
+    from admd_edge.sources import iter_frames, source_kind, video_fps, video_frame_count
+    from admd_edge.stream import OrderedWriter, Progress, prefetch
 
     kind = source_kind(args.source)
     model = _load(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     source = Path(args.source)
-    count = 0
+    done = 0
     if kind == "video":
-        writer = None
-        video_path = out / f"{source.stem}.mp4"
-        with open(out / f"{source.stem}.jsonl", "w") as jsonl:
-            for frame in iter_frames(source):
-                detections = model.predict(frame.image)
-                jsonl.write(json.dumps({"source": str(source), "frame": frame.index, **detections.to_dict()}) + "\n")
-                if writer is None:
-                    h, w = frame.image.shape[:2]
-                    writer = cv2.VideoWriter(
-                        str(video_path), cv2.VideoWriter_fourcc(*"mp4v"), video_fps(source), (w, h)
-                    )
-                writer.write(annotate(frame.image, detections))
-                count += 1
-        if writer is not None:
-            writer.release()
-        print(f"{source.name}: {count} frames -> {video_path}, {out / (source.stem + '.jsonl')}")
+        video_path, jsonl_path = out / f"{source.stem}.mp4", out / f"{source.stem}.jsonl"
+        progress = Progress(source.name, video_frame_count(source))
+        video: list[Any] = []  # the cv2.VideoWriter, made at the first frame (its size)
+
+        def write_frame(frame: Any, detections: Any, jsonl: Any) -> None:
+            jsonl.write(json.dumps({"source": str(source), "frame": frame.index, **detections.to_dict()}) + "\n")
+            if not video:
+                h, w = frame.image.shape[:2]
+                video.append(cv2.VideoWriter(str(video_path), cv2.VideoWriter_fourcc(*"mp4v"), video_fps(source),
+                                             (w, h)))
+            video[0].write(annotate(frame.image, detections))
+
+        with open(jsonl_path, "w") as jsonl:
+            try:
+                with OrderedWriter() as writer:
+                    for frame in prefetch(iter_frames(source)):
+                        writer.submit(write_frame, frame, model.predict(frame.image), jsonl)
+                        progress.update()
+            except KeyboardInterrupt:  # the writer has flushed every predicted frame; finally closes the video
+                print(f"{source.name}: interrupted after {progress.done} frames; they are in {video_path}, "
+                      f"{jsonl_path}", file=sys.stderr)
+                return 130
+            finally:
+                if video:
+                    video[0].release()
+        progress.finish()
+        print(f"{source.name}: {progress.done} frames -> {video_path}, {jsonl_path}")
         return 0
-    for frame in iter_frames(source):
-        t0 = time.perf_counter()
-        detections = model.predict(frame.image)
-        ms = (time.perf_counter() - t0) * 1e3
+
+    def write_image(frame: Any, detections: Any, ms: float) -> None:
         suffix = frame.path.suffix
         cv2.imwrite(str(out / f"{frame.name}{suffix}"), annotate(frame.image, detections))
         payload = {"source": str(frame.path), **detections.to_dict()}
         (out / f"{frame.name}.json").write_text(json.dumps(payload, indent=1) + "\n")
-        print(f"{frame.name}{suffix}: {len(detections)} detections ({ms:.1f} ms)")
-        count += 1
-    print(f"{count} image(s) -> {out}")
+        print(f"{frame.name}{suffix}: {len(detections)} detections ({ms:.1f} ms)", flush=True)
+
+    try:
+        with OrderedWriter() as writer:
+            for frame in prefetch(iter_frames(source)):
+                t0 = time.perf_counter()
+                detections = model.predict(frame.image)
+                writer.submit(write_image, frame, detections, (time.perf_counter() - t0) * 1e3)
+                done += 1
+    except KeyboardInterrupt:
+        print(f"interrupted after {done} image(s); their results are in {out}", file=sys.stderr)
+        return 130
+    print(f"{done} image(s) -> {out}")
     return 0
 
 

@@ -110,3 +110,13 @@ def video_fps(source: str | Path, default: float = 25.0) -> float:
     finally:
         capture.release()
     return float(fps) if fps and fps > 0 else default
+
+
+def video_frame_count(source: str | Path) -> int:
+    """Frames in a video file as its container says (0 when it does not say)."""
+    capture = cv2.VideoCapture(str(source))
+    try:
+        count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+    finally:
+        capture.release()
+    return int(count) if count and count > 0 else 0
