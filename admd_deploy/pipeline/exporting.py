@@ -234,9 +234,10 @@ quantize(onnx_path=spec["src"], quantize_mode="int8", calibration_data=np.load(s
 
 def modelopt_int8_from_onnx(src: Path, out: Path, calib: np.ndarray) -> Path:
     """TensorRT-format INT8 Q/DQ by NVIDIA ModelOpt (``modelopt.onnx.quantization.quantize``), max-calibrated on
-    ``calib`` on the CPU, with the head's decode (:func:`head_decode_nodes`) left unquantised; ModelOpt keeps
-    the other unquantised ops in FP16 (its default, for TensorRT). Our metadata (names, letterbox) is copied
-    over, since ModelOpt does not keep it.
+    ``calib`` on the CPU, with the head's decode (:func:`head_decode_nodes`) left unquantised. ModelOpt puts
+    every unquantised op in FP16 (its default, for TensorRT), the decode included, so box coordinates are
+    FP16 pixels there; the mAP gate is what watches that. Our metadata (names, letterbox) is copied over,
+    since ModelOpt does not keep it.
 
     ModelOpt runs in a child process: importing it patches ONNX Runtime's quantisation tools, after which
     ``quantize_static`` (the ``onnx_int8_cpu`` export) fails in the same process.
