@@ -60,9 +60,10 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str, str]]
         if "skipped" in e:
             rows.append((f"exported {k}", "skipped", "", "", e["skipped"]))
             continue
-        lat = e.get("latency_ms")
+        lat, ratio = e.get("latency_ms"), e.get("speedup_vs_onnx")
+        cell = "n/a" if not lat else f"{lat:.1f} ms" + (f" ({ratio:.2f}x onnx)" if ratio and k != "onnx" else "")
         rows.append((f"exported {k}", _pts(e["map50"]), _pts(e["map50_95"]),
-                     f"{student_params / 1e6:.2f}M" if student_params else "", f"{lat:.1f} ms" if lat else "n/a"))
+                     f"{student_params / 1e6:.2f}M" if student_params else "", cell))
     return rows
 
 
@@ -107,6 +108,9 @@ def markdown(report: dict[str, Any], figures: dict[str, str], run_dir: Path) -> 
         f"# {report['name']}: {report['method']} distillation report ({report['task']})", "",
         f"**{status}**. Protocol: {report['protocol']}. mAP in points (0-100).", "",
         markdown_table(summary_rows(report), ("model", "mAP50", "mAP50-95", "params", "CPU latency (batch 1)")), "",
+        "Latency: the models alone, PyTorch for the trained models and ONNX Runtime through the edge runtime for "
+        "the exports. The exports were timed together in interleaved rounds, and `Nx onnx` is the median over "
+        "rounds of their speed against the FP32 ONNX in the same round.", "",
         f"Share of the teacher-baseline gap closed by distillation (mAP50-95): "
         f"{'n/a' if gc is None else f'{100 * gc:.0f}%'}.", "",
         "## Gates", "", markdown_table(gates, ("gate", "value", "limit", "result")) if gates else "none", "",

@@ -33,7 +33,8 @@ def drop_gate(name: str, reference: float, value: float, limit: float | None) ->
 
 
 def edge_metrics(onnx_path: Path, data_yaml: str, task: str, imgsz: int, runs: int = 20) -> dict[str, Any]:
-    """mAP of an ONNX model run through the edge runtime (admd_edge) on the val split."""
+    """mAP of an ONNX model run through the edge runtime (admd_edge) on the val split, and its latency on the
+    last image when ``runs`` > 0 (one model alone: compare models with :func:`interleaved_latency`)."""
     import cv2
 
     from admd_deploy import yolo_env
@@ -50,7 +51,7 @@ def edge_metrics(onnx_path: Path, data_yaml: str, task: str, imgsz: int, runs: i
         d = det(img)
         boxes = d.xywhr if task == "obb" else d.boxes
         samples.append(Sample(gt_cls, gt_boxes, d.class_ids.astype(np.int64), d.scores, boxes))
-    return {**score(samples, task, det.names), **edge_latency(det, img, runs)}
+    return {**score(samples, task, det.names), **(edge_latency(det, img, runs) if runs > 0 else {})}
 
 
 def edge_latency(det: Any, img: np.ndarray, runs: int) -> dict[str, float]:
@@ -62,6 +63,38 @@ def edge_latency(det: Any, img: np.ndarray, runs: int) -> dict[str, float]:
     timings = [det.predict_timed([img])[1] for _ in range(runs)]
     return {"latency_ms": 1e3 * statistics.median(t[1] for t in timings),
             "end_to_end_ms": 1e3 * statistics.median(sum(t) for t in timings)}
+
+
+def interleaved_latency(dets: dict[str, Any], image: np.ndarray, runs: int, rounds: int = 5,
+                        reference: str = "onnx") -> dict[str, dict[str, float]]:
+    """Model-only and end-to-end latency of several loaded models (``predict_timed``) on one image, timed in
+    interleaved rounds.
+
+    This machine class changes speed within minutes, so models timed one after the other are not
+    comparable. Each round times every model for ``runs`` calls, and the speed-up of a model over
+    ``reference`` is the median over rounds of the ratio of the two models' medians in that round.
+    Latencies are medians over all calls.
+    """
+    import statistics
+
+    calls: dict[str, list[tuple[float, ...]]] = {name: [] for name in dets}
+    per_round: dict[str, list[float]] = {name: [] for name in dets}
+    for _ in range(rounds):
+        for name, det in dets.items():
+            for _ in range(2):
+                det.predict_timed([image])
+            timings = [det.predict_timed([image])[1] for _ in range(max(1, runs))]
+            calls[name] += timings
+            per_round[name].append(statistics.median(t[1] for t in timings))
+    out = {}
+    for name in dets:
+        entry = {"latency_ms": 1e3 * statistics.median(t[1] for t in calls[name]),
+                 "end_to_end_ms": 1e3 * statistics.median(sum(t) for t in calls[name]), "latency_rounds": rounds}
+        if reference in per_round:
+            entry[f"speedup_vs_{reference}"] = statistics.median(
+                r / m for r, m in zip(per_round[reference], per_round[name]))
+        out[name] = entry
+    return out
 
 
 def inputs(ctx: Context) -> dict[str, Any]:
@@ -96,7 +129,7 @@ def run(ctx: Context, out: Path) -> dict[str, Any]:
             exports[name] = {k: v for k, v in art.items() if k != "checks"}
             continue
         LOGGER.info("verify: %s through the edge runtime", name)
-        edge = edge_metrics(path, data_yaml, r.task, imgsz, r.report.latency_runs)
+        edge = edge_metrics(path, data_yaml, r.task, imgsz, runs=0)  # timed below, all models interleaved
         ul = val_metrics(path, data_yaml, imgsz, 1, "cpu")
         limit = {"int8": g.int8_map_drop, "fp16": g.fp16_map_drop}.get(art["precision"], g.fp32_map_drop)
         for key in ("map50", "map50_95"):
@@ -108,6 +141,20 @@ def run(ctx: Context, out: Path) -> dict[str, Any]:
         exports[name] = {**edge, "ultralytics_map50": ul["map50"], "ultralytics_map50_95": ul["map50_95"],
                          "path": str(path), "sha256": art["sha256"], "precision": art["precision"],
                          "checks": art["checks"], **{k: art[k] for k in ("passes", "runtime", "quantizer") if k in art}}
+    timed = {name: Path(e["path"]) for name, e in exports.items() if str(e.get("path", "")).endswith(".onnx")}
+    if timed:
+        import cv2
+
+        from admd_deploy.pipeline.evaluate import val_images
+
+        from admd_deploy import yolo_env
+        from admd_edge import load_model
+
+        LOGGER.info("verify: latency of %s, interleaved", ", ".join(timed))
+        image = cv2.imread(str(val_images(data_yaml, 1)[0]))
+        dets = {name: load_model(path, threads=yolo_env.cpu_threads()) for name, path in timed.items()}
+        for name, lat in interleaved_latency(dets, image, max(1, r.report.latency_runs // 4)).items():
+            exports[name].update(lat)
     passed = all(x["passed"] is not False for x in gates)
     bundle = write_bundle(ctx, out.parent / "deploy", artifacts, gates, passed)
     return {"exports": exports, "gates": gates, "passed": passed, "bundle": str(bundle)}

@@ -56,6 +56,10 @@ def test_a_full_run_writes_the_report_schema_and_a_verified_bundle(finished):
         e = report["exports"][name]
         assert {"map50", "map50_95", "checks"} <= set(e)
     assert report["exports"]["onnx"]["passes"] == {"fast_dfl": 1}
+    # export latencies are timed together, interleaved: a speed-up against the FP32 ONNX for each
+    assert report["exports"]["onnx"]["speedup_vs_onnx"] == 1.0
+    assert all(report["exports"][k]["speedup_vs_onnx"] > 0 and report["exports"][k]["latency_rounds"] == 5
+               for k in ("onnx_fp16", "onnx_int8", "onnx_int8_cpu"))
     assert "skipped" in report["exports"]["engine"]
     assert all({"name", "value", "limit", "passed"} <= set(g) for g in report["gates"])
     names = {g["name"] for g in report["gates"]}

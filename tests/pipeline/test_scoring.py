@@ -41,3 +41,4 @@ def test_obb_labels_convert_to_pixel_xywhr_and_match_themselves(tmp_path):
     assert sorted(boxes[0, 2:4].round(3).tolist()) == [20.0, 40.0] and boxes[0, :2].round(3).tolist() == [30.0, 20.0]
     m = score([Sample(cls, boxes, cls, np.array([0.5]), boxes.copy())], "obb", NAMES)
     assert m["map50_95"] == pytest.approx(0.995, abs=1e-3)  # 101-point interpolation caps at 0.995
+
