@@ -66,14 +66,14 @@ def _say(msg: str) -> None:
 
 def run_pipeline(recipe: Recipe, run_dir: str | Path | None = None, from_stage: str | None = None) -> PipelineResult:
     """Run (or continue) ``recipe`` in ``run_dir`` (default ``runs/<name>``)."""
+    if "onnx_int8" in recipe.export.formats:  # before anything is written or trained
+        from admd_deploy.pipeline.exporting import int8_quantizer
+
+        int8_quantizer(recipe.export.int8_quantizer)
     run_dir = Path(run_dir or Path("runs") / recipe.name).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     if from_stage is not None and from_stage not in STAGES:
         raise ValueError(f"--from must be one of {', '.join(STAGES)}; got {from_stage!r}")
-    if "onnx_int8" in recipe.export.formats:  # before hours of training, not at the export stage
-        from admd_deploy.pipeline.exporting import int8_quantizer
-
-        int8_quantizer(recipe.export.int8_quantizer)
     save_recipe(recipe, run_dir / "recipe.yaml")  # the resolved recipe, overrides applied
     ledger = Ledger(run_dir)
     if from_stage:

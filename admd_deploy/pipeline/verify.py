@@ -32,9 +32,9 @@ def drop_gate(name: str, reference: float, value: float, limit: float | None) ->
     return gate(name, drop, limit, None if limit is None else drop <= limit)
 
 
-def edge_metrics(onnx_path: Path, data_yaml: str, task: str, imgsz: int, runs: int = 20) -> dict[str, Any]:
-    """mAP of an ONNX model run through the edge runtime (admd_edge) on the val split, and its latency on the
-    last image when ``runs`` > 0 (one model alone: compare models with :func:`interleaved_latency`)."""
+def edge_metrics(onnx_path: Path, data_yaml: str, task: str, imgsz: int) -> dict[str, Any]:
+    """mAP of an ONNX model run through the edge runtime (admd_edge) on the val split (its latency is timed with
+    the other exports' in :func:`interleaved_latency`)."""
     import cv2
 
     from admd_deploy import yolo_env
@@ -51,18 +51,7 @@ def edge_metrics(onnx_path: Path, data_yaml: str, task: str, imgsz: int, runs: i
         d = det(img)
         boxes = d.xywhr if task == "obb" else d.boxes
         samples.append(Sample(gt_cls, gt_boxes, d.class_ids.astype(np.int64), d.scores, boxes))
-    return {**score(samples, task, det.names), **(edge_latency(det, img, runs) if runs > 0 else {})}
-
-
-def edge_latency(det: Any, img: np.ndarray, runs: int) -> dict[str, float]:
-    """Median model-only and end-to-end (letterbox + inference + decode/NMS) time of one image, in ms."""
-    import statistics
-
-    for _ in range(3):
-        det.predict_timed([img])
-    timings = [det.predict_timed([img])[1] for _ in range(runs)]
-    return {"latency_ms": 1e3 * statistics.median(t[1] for t in timings),
-            "end_to_end_ms": 1e3 * statistics.median(sum(t) for t in timings)}
+    return score(samples, task, det.names)
 
 
 def interleaved_latency(dets: dict[str, Any], image: np.ndarray, runs: int, rounds: int = 5,
@@ -105,7 +94,11 @@ def inputs(ctx: Context) -> dict[str, Any]:
 
 
 def run(ctx: Context, out: Path) -> dict[str, Any]:
-    from admd_deploy.pipeline.evaluate import val_metrics
+    import cv2
+
+    from admd_deploy import yolo_env
+    from admd_deploy.pipeline.evaluate import val_images, val_metrics
+    from admd_edge import load_model
 
     r, g = ctx.recipe, ctx.recipe.gates
     data_yaml, imgsz = ctx.out("data")["data_yaml"], ctx.out("export")["imgsz"]
@@ -114,6 +107,7 @@ def run(ctx: Context, out: Path) -> dict[str, Any]:
     artifacts = ctx.out("export")["artifacts"]
     gates: list[dict[str, Any]] = []
     exports: dict[str, Any] = {}
+    timed: dict[str, Path] = {}  # the ONNX exports, timed together after the loop
     if "baseline" in models and teacher and g.teacher_over_baseline is not None:
         lead = round(100 * (teacher["map50_95"] - models["baseline"]["map50_95"]), 3)
         gates.append(gate("teacher_over_baseline_map50_95", lead, g.teacher_over_baseline, lead >= g.teacher_over_baseline))
@@ -129,7 +123,8 @@ def run(ctx: Context, out: Path) -> dict[str, Any]:
             exports[name] = {k: v for k, v in art.items() if k != "checks"}
             continue
         LOGGER.info("verify: %s through the edge runtime", name)
-        edge = edge_metrics(path, data_yaml, r.task, imgsz, runs=0)  # timed below, all models interleaved
+        edge = edge_metrics(path, data_yaml, r.task, imgsz)
+        timed[name] = path
         ul = val_metrics(path, data_yaml, imgsz, 1, "cpu")
         limit = {"int8": g.int8_map_drop, "fp16": g.fp16_map_drop}.get(art["precision"], g.fp32_map_drop)
         for key in ("map50", "map50_95"):
@@ -141,15 +136,7 @@ def run(ctx: Context, out: Path) -> dict[str, Any]:
         exports[name] = {**edge, "ultralytics_map50": ul["map50"], "ultralytics_map50_95": ul["map50_95"],
                          "path": str(path), "sha256": art["sha256"], "precision": art["precision"],
                          "checks": art["checks"], **{k: art[k] for k in ("passes", "runtime", "quantizer") if k in art}}
-    timed = {name: Path(e["path"]) for name, e in exports.items() if str(e.get("path", "")).endswith(".onnx")}
     if timed:
-        import cv2
-
-        from admd_deploy.pipeline.evaluate import val_images
-
-        from admd_deploy import yolo_env
-        from admd_edge import load_model
-
         LOGGER.info("verify: latency of %s, interleaved", ", ".join(timed))
         image = cv2.imread(str(val_images(data_yaml, 1)[0]))
         dets = {name: load_model(path, threads=yolo_env.cpu_threads()) for name, path in timed.items()}
@@ -199,8 +186,10 @@ def write_bundle(ctx: Context, deploy: Path, artifacts: dict[str, Any], gates: l
     onnx_name = Path(artifacts["onnx"]["path"]).name
     engine = artifacts.get("engine", {})
     precision = ctx.recipe.export.engine_precision
-    source = artifacts.get(engine_source(precision, ctx.recipe.export.formats), {})
-    build = engine.get("command") or engine_command(Path(source.get("path", onnx_name)).name, precision)
+    build = engine.get("command")  # set by the export stage when it handled the engine
+    if build is None:
+        source = artifacts.get(engine_source(precision, ctx.recipe.export.formats), {})
+        build = engine_command(Path(source.get("path", onnx_name)).name, precision)
     from admd_edge.manifest import write_manifest  # the runtime verifies what its own writer wrote
 
     failed = [x["name"] for x in gates if x["passed"] is False]
