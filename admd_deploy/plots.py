@@ -944,3 +944,48 @@ def plot_method_comparison(
     """Bars of mAP50-95 per method with error bars over seeds, labelled with the gap closed; see
     :func:`method_comparison_figure`. Returns ``out``."""
     return _save(method_comparison_figure(rows, per_seed, teacher), out)
+
+
+def paired_deltas_figure(rows: Sequence[Mapping[str, Any]]) -> Figure:
+    """Each method's per-seed mAP50-95 delta against the baseline of the same seed, with the mean and
+    its 95% t interval.
+
+    Args:
+        rows: One mapping per method with ``method``, ``seeds``, ``deltas``, ``mean``, ``ci_low``,
+            ``ci_high`` (fractions; the intervals may be None) and ``verdict``, as written by
+            ``admd-deploy bench kd`` (``paired`` in ``bench-kd.json``).
+    """
+    if not rows:
+        raise ValueError("rows is empty; pass one paired delta per method (bench-kd.json 'paired').")
+    fig = Figure(figsize=(max(6.0, 1.0 * len(rows) + 3.0), 4.4), layout="constrained")
+    ax = fig.subplots()
+    ax.grid(axis="x", visible=False)
+    ax.axhline(0.0, color=ROLE_COLORS["baseline"], linestyle=":", linewidth=1.2, label="baseline (same seed)")
+    colors = model_colors([str(r["method"]) for r in rows])
+    for xi, r in enumerate(rows):
+        deltas = [100 * float(d) for d in r["deltas"]]
+        offsets = np.linspace(-0.15, 0.15, len(deltas)) if len(deltas) > 1 else np.zeros(1)
+        ax.scatter(xi + offsets, deltas, s=18, color="black", zorder=3, label="one seed" if xi == 0 else None)
+        for off, d, seed in zip(offsets, deltas, r["seeds"]):
+            ax.annotate(str(seed), (xi + off, d), xytext=(3, 0), textcoords="offset points", fontsize=6, va="center")
+        mean = 100 * float(r["mean"])
+        lo, hi = r.get("ci_low"), r.get("ci_high")
+        if lo is not None and hi is not None:
+            ax.errorbar(xi + 0.3, mean, yerr=[[mean - 100 * lo], [100 * hi - mean]], fmt="o", color=colors[str(r["method"])],
+                        capsize=5, markersize=6, label="mean, 95% t interval" if xi == 0 else None)
+        else:
+            ax.plot(xi + 0.3, mean, "o", color=colors[str(r["method"])])
+        ax.annotate(f"{mean:+.2f}\n{r.get('verdict', '')}".replace(" resolved ", "\nresolved "), (xi + 0.3, mean),
+                    xytext=(8, 0), textcoords="offset points", ha="left", va="center", fontsize=7)
+    ax.set_xticks(range(len(rows)), [str(r["method"]).replace(":", "\n") for r in rows], fontsize=8)
+    ax.set_xlim(-0.6, len(rows) + 0.1)
+    ax.set_ylabel("mAP50-95 delta vs baseline (points)")
+    ax.set_title("Paired against the baseline: per seed, mean and 95% interval")
+    ax.legend(loc="best", fontsize=8, framealpha=0.9)
+    return fig
+
+
+@_styled
+def plot_paired_deltas(rows: list[dict[str, Any]], out: str | Path) -> Path:
+    """The figure of :func:`paired_deltas_figure`, saved to ``out``. Returns ``out``."""
+    return _save(paired_deltas_figure(rows), out)

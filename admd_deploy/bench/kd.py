@@ -5,6 +5,9 @@ schedule and seed as the others, under its own ledger record ``<method>/seed<k>`
 is never repeated and an interrupted one resumes from its ``last.pt``. The table reports mAP50 and
 mAP50-95 per method (mean and sample standard deviation over seeds), the share of the
 teacher-baseline gap closed ``(student - baseline) / (teacher - baseline)``, and seconds per epoch.
+A second table pairs every method's seed ``k`` with the baseline's seed ``k`` (:mod:`.stats`): the
+per-seed deltas, their mean, standard deviation and 95% t interval, and a verdict (resolved gain / no
+resolved difference / resolved loss).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from admd_deploy.bench import stats
 from admd_deploy.pipeline import training
 from admd_deploy.pipeline.context import Context
 from admd_deploy.pipeline.evaluate import protocol, val_metrics
@@ -171,16 +175,22 @@ def run_kd_bench(recipe: Recipe, methods: list[str], seeds: list[int], out: Path
                         "sec_per_epoch": seconds_per_epoch(Path(res["results_csv"]))}
 
             runs.setdefault(method, []).append(_stage(sctx, sctx_name(method, seed), key, run))
-    rows = aggregate(runs, teacher_metrics["map50_95"] if teacher_metrics else None)
+    teacher_map = teacher_metrics["map50_95"] if teacher_metrics else None
+    rows = aggregate(runs, teacher_map)
+    paired = stats.paired_table({m: dict(zip(seeds, (r["map50_95"] for r in rs))) for m, rs in runs.items()}, teacher_map)
     header = (f"# KD comparison: {recipe.name} ({recipe.task}), {recipe.student.model} from "
               f"{Path(str(teacher.get('weights'))).name}, {recipe.distill.epochs} epochs, seeds {seeds}\n\n"
               f"Protocol: {protocol(recipe.task, imgsz)}. mAP in points; ± is the sample standard deviation over seeds.")
-    result = {"rows": [dataclasses.asdict(r) for r in rows], "teacher": teacher_metrics, "runs": runs,
-              "methods": methods, "seeds": seeds,
-              "configs": knobs}
+    result = {"rows": [dataclasses.asdict(r) for r in rows], "paired": [dataclasses.asdict(p) for p in paired],
+              "teacher": teacher_metrics, "runs": runs, "methods": methods, "seeds": seeds, "configs": knobs}
     (out / "bench-kd.json").write_text(json.dumps(result, indent=2, default=str))
-    (out / "bench-kd.md").write_text(markdown(rows, teacher_metrics, header))
-    _plots(out, rows, runs, teacher_metrics["map50_95"] if teacher_metrics else None, seeds)
+    text = markdown(rows, teacher_metrics, header)
+    if paired:
+        text += ("\n## Paired against `none` (mAP50-95, same seed)\n\n" + stats.markdown(paired)
+                 + "\nThe interval is the 95% Student-t interval of the mean per-seed delta; the verdict says whether "
+                   "it excludes zero.\n")
+    (out / "bench-kd.md").write_text(text)
+    _plots(out, rows, runs, teacher_map, seeds, paired)
     return result
 
 
@@ -206,7 +216,7 @@ def _stage(ctx: Context, name: str, key: str, run) -> dict[str, Any]:
 
 
 def _plots(out: Path, rows: list[MethodRow], runs: dict[str, list[dict[str, Any]]], teacher: float | None,
-           seeds: list[int]) -> None:
+           seeds: list[int], paired: list[stats.PairedDelta]) -> None:
     """``bench-kd.png`` (every method) and ``admd-kd-curves.png``: ADMD's KD loss and weight over training,
     for every seed of plain ``admd`` and the first seed of each ADMD variant (e.g. the ablations), at most 5
     (more lines do not read)."""
@@ -214,6 +224,8 @@ def _plots(out: Path, rows: list[MethodRow], runs: dict[str, list[dict[str, Any]
 
     per_seed = {m: [r["map50_95"] for r in rs] for m, rs in runs.items()}
     plots.plot_method_comparison([dataclasses.asdict(r) for r in rows], out / "bench-kd.png", per_seed, teacher)
+    if paired:
+        plots.plot_paired_deltas([dataclasses.asdict(p) for p in paired], out / "bench-kd-paired.png")
     csvs = {f"admd seed {seed}": r["results_csv"] for seed, r in zip(seeds, runs.get("admd", []))}
     for method, rs in runs.items():
         if method.startswith("admd:") and rs:
