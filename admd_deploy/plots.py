@@ -989,3 +989,61 @@ def paired_deltas_figure(rows: Sequence[Mapping[str, Any]]) -> Figure:
 def plot_paired_deltas(rows: list[dict[str, Any]], out: str | Path) -> Path:
     """The figure of :func:`paired_deltas_figure`, saved to ``out``. Returns ``out``."""
     return _save(paired_deltas_figure(rows), out)
+
+
+def read_teaching_maps(files: Iterable[str | Path]) -> list[dict[str, Any]]:
+    """Load ``kd_maps/epochNNN.npz`` snapshots (images, epoch, one ``map_<level>`` per level), by epoch."""
+    snaps = []
+    for f in files:
+        with np.load(f) as z:
+            maps = {k.removeprefix("map_"): z[k].astype(np.float32) for k in z.files if k.startswith("map_")}
+            snaps.append({"epoch": int(z["epoch"]), "images": z["images"], "maps": maps})
+    return sorted(snaps, key=lambda s: s["epoch"])
+
+
+def teaching_map(maps: Mapping[str, np.ndarray], index: int, size: tuple[int, int]) -> np.ndarray:
+    """The levels' maps of one image, each resized to ``size`` (h, w) and averaged."""
+    import cv2
+
+    h, w = size
+    return np.mean([cv2.resize(m[index], (w, h), interpolation=cv2.INTER_LINEAR) for m in maps.values()], axis=0)
+
+
+def teaching_maps_figure(snapshots: Sequence[Mapping[str, Any]], title: str = "ADMD mask") -> Figure:
+    """Where the student is taught: the teaching map over each validation image (rows) at each snapshot
+    epoch (columns). Weight 1 is the image's mean; brighter places weigh more in the KD loss.
+
+    Args:
+        snapshots: As :func:`read_teaching_maps` returns them (same images in every snapshot).
+        title: What the map is (``ADMD mask``, or ``discrepancy`` for the peers).
+    """
+    if not snapshots:
+        raise ValueError("no teaching-map snapshots: distil with a KD method to get kd_maps/epochNNN.npz")
+    n_img = len(snapshots[0]["images"])
+    fig = Figure(figsize=(2.3 * len(snapshots) + 0.8, 2.3 * n_img + 0.5), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(n_img, len(snapshots), squeeze=False))
+    size = tuple(snapshots[0]["images"].shape[1:3])
+    heat = [[teaching_map(s["maps"], i, size) for s in snapshots] for i in range(n_img)]
+    vmax = float(np.percentile(np.stack([h for row in heat for h in row]), 99.5))
+    image = None
+    for i in range(n_img):
+        for j, snap in enumerate(snapshots):
+            ax = axes[i, j]
+            ax.imshow(snap["images"][i][..., ::-1])
+            image = ax.imshow(heat[i][j], cmap="inferno", alpha=0.55, vmin=0.0, vmax=max(vmax, 1.0))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+            if i == 0:
+                ax.set_title(f"epoch {snap['epoch']}", fontsize=9)
+    if image is not None:
+        fig.colorbar(image, ax=axes, shrink=0.6, label="KD weight (image mean = 1)")
+    fig.suptitle(f"Where the student is taught ({title}, levels {', '.join(snapshots[0]['maps'])} averaged)",
+                 fontsize=10)
+    return fig
+
+
+@_styled
+def plot_teaching_maps(files: Iterable[str | Path], out: str | Path, title: str = "ADMD mask") -> Path:
+    """:func:`teaching_maps_figure` of the snapshot files, saved to ``out``. Returns ``out``."""
+    return _save(teaching_maps_figure(read_teaching_maps(files), title), out)

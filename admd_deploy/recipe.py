@@ -21,7 +21,7 @@ from admd_deploy.schema import RecipeError, dump, load, set_dotted
 
 DataSource = Literal["synthetic", "yolo", "dota", "dior"]
 ExportFormat = Literal["onnx", "onnx_fp16", "onnx_int8", "onnx_int8_cpu", "engine"]
-STAGES = ("data", "teacher", "baseline", "student", "evaluate", "export", "verify", "report")
+STAGES = ("data", "pretrain", "teacher", "baseline", "student", "evaluate", "export", "verify", "report")
 
 
 @cache
@@ -106,6 +106,33 @@ class DataSection:
                 SynthConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in self.synthetic.items()})
             except (TypeError, ValueError) as err:
                 raise ValueError(f"synthetic: {err}") from err
+
+
+@dataclass
+class PretrainSection(TrainSettings):
+    """A source-domain start for the teacher and the student, standing in for COCO-pretrained weights.
+
+    Real users fine-tune a pretrained nano student; distillation is measured in that regime. The
+    ``pretrain`` stage trains ``teacher.model`` (``teacher_epochs``) and ``student.model`` (``epochs``)
+    from scratch on synthetic *source* data (``synthetic``: SynthConfig fields; use another seed,
+    scene style and scale than the target data). Every later training (teacher fine-tune, baseline,
+    student) starts from those checkpoints. They are cached under ``$ADMD_DEPLOY_HOME/pretrain/<hash
+    of these inputs>`` and reused by every run and benchmark with the same inputs.
+    """
+
+    epochs: int = 16
+    imgsz: int = 256
+    teacher_epochs: int | None = None  # default: epochs
+    synthetic: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.teacher_epochs is not None and self.teacher_epochs < 1:
+            raise ValueError(f"teacher_epochs must be >= 1 (or null for epochs); got {self.teacher_epochs}")
+        try:
+            DataSection(source="synthetic", synthetic=self.synthetic)  # the same checks as data.synthetic
+        except ValueError as err:
+            raise ValueError(str(err)) from err
 
 
 @dataclass
@@ -216,6 +243,7 @@ class Recipe:
     export: ExportSection = field(default_factory=ExportSection)
     gates: GatesSection = field(default_factory=GatesSection)
     report: ReportSection = field(default_factory=ReportSection)
+    pretrain: PretrainSection | None = None  # a source-domain start for teacher and student (off: from scratch)
     seed: int = 0
     device: str = "cpu"
     source: str | None = None  # the recipe file this was loaded from (set by load_recipe)
@@ -227,6 +255,13 @@ class Recipe:
         if self.student.model and self.distill.method != "none" and not self.teacher.given:
             raise ValueError(f"teacher: method {self.distill.method!r} needs a teacher: set teacher.weights (a local "
                              ".pt) or teacher.model (a YAML to train from scratch)")
+        if self.pretrain is not None:
+            for where, model in (("teacher.model", self.teacher.model), ("student.model", self.student.model)):
+                if model is not None and not model.endswith((".yaml", ".yml")):
+                    raise ValueError(f"pretrain: {where} must be a model YAML to pretrain from scratch; got {model!r}. "
+                                     "Remove the pretrain section to start from a checkpoint of your own")
+            if self.student.model is None:
+                raise ValueError("pretrain: needs student.model (a YAML); student.weights skips training altogether")
 
     @property
     def export_imgsz(self) -> int:

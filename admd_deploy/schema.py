@@ -62,6 +62,8 @@ def convert(tp: Any, value: Any, path: str) -> Any:
                 return convert(arg, value, path)
             except RecipeError as err:
                 errors.append(err)
+        if len(errors) == 1 and isinstance(value, dict):  # `Section | None` given a mapping: the section's own error
+            raise errors[0]
         raise RecipeError(path, f"expected {_describe(tp)}; got {value!r}")
     if origin is Literal:
         choices = typing.get_args(tp)

@@ -150,6 +150,7 @@ def run_kd_bench(recipe: Recipe, methods: list[str], seeds: list[int], out: Path
     ledger = Ledger(out)
     ctx = Context(recipe=recipe, run_dir=out, ledger=ledger)
     for name, inputs, run in (("data", training.data_inputs, training.run_data),
+                              ("pretrain", training.pretrain_inputs, training.run_pretrain),
                               ("teacher", training.teacher_inputs, training.run_teacher)):
         _stage(ctx, name, stable_hash(inputs(ctx)), lambda d, run=run: run(ctx, d))
     data_yaml, imgsz = ctx.out("data")["data_yaml"], recipe.distill.imgsz
@@ -169,7 +170,8 @@ def run_kd_bench(recipe: Recipe, methods: list[str], seeds: list[int], out: Path
             key = stable_hash({**training._student_common(sctx), "distill": cfg, "teacher": teacher.get("sha256")})
 
             def run(d: Path, sctx=sctx, method=method, seed=seed, cfg=cfg) -> dict[str, Any]:
-                res = training.train(sctx, sctx_name(method, seed), d, recipe.student.model, recipe.distill, cfg)
+                res = training.train(sctx, sctx_name(method, seed), d, training.start_model(sctx, "student"),
+                                     recipe.distill, cfg)
                 metrics = val_metrics(res["weights"], data_yaml, imgsz, recipe.distill.batch, recipe.device)
                 return {**res, "map50": metrics["map50"], "map50_95": metrics["map50_95"],
                         "sec_per_epoch": seconds_per_epoch(Path(res["results_csv"]))}

@@ -147,5 +147,25 @@ class KDCriterion(nn.Module):
         weight = self.weighting(raw, epoch)
         return KDOutput(loss=self.loss_weight * weight * raw, raw=raw.detach(), weight=weight, discrepancy=discrepancy)
 
+    @torch.no_grad()
+    def teaching_maps(self, student_feats: Sequence[Tensor], teacher_feats: Sequence[Tensor]) -> list[Tensor]:
+        """Per level, where the loss puts its weight, ``(N, H, W)`` float32, mean 1 per image.
+
+        For ADMD this is its mask ``M`` (from the teacher-student discrepancy of the aligned maps). The
+        peers have no mask: for them it is the discrepancy ``mean_c (T - A)^2`` normalised to mean 1,
+        what an ADMD mask would be at this point. Used for the report's "where the student is taught"
+        pictures; nothing here trains.
+        """
+        maps = []
+        for level, (s, t) in enumerate(zip(student_feats, teacher_feats)):
+            a, tt = self.align[level](s.float()), t.float()
+            loss = self.losses[level]
+            if hasattr(loss, "mask_from") and hasattr(loss, "discrepancy_map"):
+                maps.append(loss.mask_from(loss.discrepancy_map(a, tt)))
+            else:
+                d = (tt - a).pow(2).mean(1)
+                maps.append(d / (d.mean((1, 2), keepdim=True) + 1e-12))
+        return maps
+
     def extra_repr(self) -> str:
         return f"method={self.method!r}, loss_weight={self.loss_weight}"

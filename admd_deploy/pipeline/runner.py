@@ -29,6 +29,7 @@ class Stage:
 
 PIPELINE = (
     Stage("data", training.data_inputs, training.run_data, "prepare the dataset"),
+    Stage("pretrain", training.pretrain_inputs, training.run_pretrain, "pretrain teacher and student on source data"),
     Stage("teacher", training.teacher_inputs, training.run_teacher, "get the teacher"),
     Stage("baseline", training.baseline_inputs, training.run_baseline, "train the student alone"),
     Stage("student", training.student_inputs, training.run_student, "distil the student"),

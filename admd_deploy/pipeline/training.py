@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 from pathlib import Path
@@ -69,22 +70,26 @@ def _resumable(last: Path) -> bool:
     return ckpt.get("epoch", -1) != -1 and ckpt.get("optimizer") is not None
 
 
-def train(ctx: Context, stage: str, out: Path, model: str, settings: TrainSettings, distill: dict[str, Any]) -> dict:
-    """Train one model in ``out/train``, resuming an interrupted attempt of the same stage inputs."""
+def train(ctx: Context, stage: str, out: Path, model: str, settings: TrainSettings, distill: dict[str, Any],
+          data_yaml: str | None = None) -> dict:
+    """Train one model in ``out/train``, resuming an interrupted attempt of the same stage inputs.
+
+    ``data_yaml`` defaults to the data stage's dataset (the pretrain stage passes its source data)."""
     from admd_deploy.kd.yolo import trainer_for_task
 
     recipe = ctx.recipe
+    data_yaml = data_yaml or ctx.out("data")["data_yaml"]
     run = out / "train"
     last = run / "weights" / "last.pt"
     resume = ctx.resumable and _resumable(last)
     if resume:
         LOGGER.info("%s: resuming the interrupted training from %s", stage, last)
-        overrides = {"resume": str(last), "model": str(last), "data": ctx.out("data")["data_yaml"]}
+        overrides = {"resume": str(last), "model": str(last), "data": data_yaml}
     else:
         if run.exists():
             shutil.rmtree(run)  # results of other inputs: this stage's own folder only
         overrides = {
-            **settings.ultralytics_args(), "model": model, "data": ctx.out("data")["data_yaml"],
+            **settings.ultralytics_args(), "model": model, "data": data_yaml,
             "project": str(out), "name": "train", "exist_ok": True, "seed": recipe.seed, "device": recipe.device,
             "distill": distill,
         }
@@ -96,10 +101,74 @@ def train(ctx: Context, stage: str, out: Path, model: str, settings: TrainSettin
             "results_csv": str(save_dir / "results.csv")}
 
 
+# --- pretrain: a source-domain start for teacher and student, cached across runs ------------------------
+def pretrain_inputs(ctx: Context) -> dict[str, Any]:
+    r = ctx.recipe
+    if r.pretrain is None:
+        return {"enabled": False}
+    return {"pretrain": r.to_dict()["pretrain"], "task": r.task, "teacher": r.teacher.model, "student": r.student.model,
+            "seed": r.seed}
+
+
+def pretrain_cache(ctx: Context) -> Path:
+    """Where the pretrained checkpoints of these inputs live, shared by every run and benchmark."""
+    from admd_deploy import yolo_env
+
+    return yolo_env.home() / "pretrain" / stable_hash(pretrain_inputs(ctx))[:16]
+
+
+def run_pretrain(ctx: Context, out: Path) -> dict[str, Any]:
+    """Train the teacher and student models from scratch on the source data, or reuse the cached ones."""
+    import json
+
+    r = ctx.recipe
+    if r.pretrain is None:
+        return {"skipped": "no pretrain section: teacher and student start from their recipe models"}
+    cache = pretrain_cache(ctx)
+    done = cache / "pretrain.json"
+    if done.is_file():
+        outputs = json.loads(done.read_text())
+        if all(Path(v["weights"]).is_file() for v in outputs["models"].values()):
+            LOGGER.info("pretrain: reusing %s", cache)
+            return {**outputs, "reused": True}
+    p = r.pretrain
+    from admd_deploy.data import SynthConfig, generate_synthetic
+
+    synth = SynthConfig(task=r.task, **{k: tuple(v) if isinstance(v, list) else v for k, v in p.synthetic.items()})
+    data_yaml = str(generate_synthetic(cache / "source", synth))
+    models: dict[str, Any] = {}
+    for role, model, epochs in (("teacher", r.teacher.model, p.teacher_epochs or p.epochs), ("student", r.student.model, p.epochs)):
+        if model is None:
+            continue
+        settings = dataclasses.replace(p, epochs=epochs)
+        res = train(ctx, f"pretrain {role}", cache / role, model, settings, {"method": "none"}, data_yaml=data_yaml)
+        models[role] = {"weights": res["weights"], "sha256": res["sha256"], "results_csv": res["results_csv"]}
+    outputs = {"cache": str(cache), "source_data": data_yaml, "models": models}
+    tmp = done.with_suffix(".tmp")
+    tmp.write_text(json.dumps(outputs, indent=2))
+    tmp.replace(done)  # written last: an interrupted pretrain is never taken as done
+    return {**outputs, "reused": False}
+
+
+def start_model(ctx: Context, role: str) -> str | None:
+    """The model a training of ``role`` (teacher / student) starts from: the pretrained checkpoint when
+    the recipe pretrains, else the recipe's own model."""
+    pre = ctx.out("pretrain").get("models", {}).get(role)
+    if pre:
+        return pre["weights"]
+    return ctx.recipe.teacher.model if role == "teacher" else ctx.recipe.student.model
+
+
+def _start_sha(ctx: Context, role: str) -> str | None:
+    return ctx.out("pretrain").get("models", {}).get(role, {}).get("sha256")
+
+
+# --- teacher, baseline, student ----------------------------------------------------------------------
 def teacher_inputs(ctx: Context) -> dict[str, Any]:
     t = ctx.recipe.teacher
     weights = {"weights_sha256": file_sha256(t.weights)} if t.weights else {}
-    return {"teacher": ctx.recipe.to_dict()["teacher"], **weights, "data": ctx.out("data").get("fingerprint"),
+    start = {"start_sha256": s} if (s := _start_sha(ctx, "teacher")) else {}
+    return {"teacher": ctx.recipe.to_dict()["teacher"], **weights, **start, "data": ctx.out("data").get("fingerprint"),
             "seed": ctx.recipe.seed}
 
 
@@ -109,13 +178,14 @@ def run_teacher(ctx: Context, out: Path) -> dict[str, Any]:
         return {"skipped": "no teacher in the recipe"}
     if t.weights:
         return {"weights": t.weights, "sha256": file_sha256(t.weights), "trained": False}
-    return {**train(ctx, "teacher", out, t.model, t, {"method": "none"}), "trained": True}
+    return {**train(ctx, "teacher", out, start_model(ctx, "teacher"), t, {"method": "none"}), "trained": True}
 
 
 def _student_common(ctx: Context) -> dict[str, Any]:
     d = ctx.recipe.distill
-    return {"student": ctx.recipe.student.model, "train": d.ultralytics_args(), "data": ctx.out("data").get("fingerprint"),
-            "seed": ctx.recipe.seed}
+    start = {"start_sha256": s} if (s := _start_sha(ctx, "student")) else {}
+    return {"student": ctx.recipe.student.model, **start, "train": d.ultralytics_args(),
+            "data": ctx.out("data").get("fingerprint"), "seed": ctx.recipe.seed}
 
 
 def baseline_inputs(ctx: Context) -> dict[str, Any]:
@@ -127,7 +197,7 @@ def run_baseline(ctx: Context, out: Path) -> dict[str, Any]:
         return {"skipped": "student.weights given: nothing to train"}
     if not ctx.recipe.distill.baseline:
         return {"skipped": "distill.baseline is false"}
-    return train(ctx, "baseline", out, ctx.recipe.student.model, ctx.recipe.distill, {"method": "none"})
+    return train(ctx, "baseline", out, start_model(ctx, "student"), ctx.recipe.distill, {"method": "none"})
 
 
 def student_inputs(ctx: Context) -> dict[str, Any]:
@@ -142,4 +212,4 @@ def run_student(ctx: Context, out: Path) -> dict[str, Any]:
         w = ctx.recipe.student.weights
         return {"weights": w, "sha256": file_sha256(w), "trained": False}
     cfg = ctx.recipe.distill.config(ctx.out("teacher")["weights"])
-    return train(ctx, "student", out, ctx.recipe.student.model, ctx.recipe.distill, cfg.to_dict())
+    return train(ctx, "student", out, start_model(ctx, "student"), ctx.recipe.distill, cfg.to_dict())

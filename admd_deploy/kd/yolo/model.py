@@ -210,6 +210,22 @@ class KDModel(nn.Module):
             return self.loss(x, *args, **kwargs)
         return self.student_model.predict(x, *args, **kwargs)
 
+    @torch.no_grad()
+    def teaching_maps(self, img: Tensor) -> list[Tensor]:
+        """The criterion's per-level teaching maps (``(N, H, W)``) for a batch of images, student in eval mode."""
+        if self._teacher is None:
+            raise RuntimeError("KDModel has no teacher attached; it cannot compute teaching maps")
+        was_training = self.training
+        self.eval()
+        try:
+            with FeatureTap(detection_head(self._teacher)) as tap_t:
+                self._teacher(img)
+            with FeatureTap(detection_head(self.student_model)) as tap_s:
+                self.student_model(img)
+            return self.kd.teaching_maps(tap_s.require(), tap_t.require())
+        finally:
+            self.train(was_training)
+
     def kd_item_names(self) -> list[str]:
         return [KD_RAW, KD_WEIGHT, *(f"d_{n}" for n in self.level_names)]
 

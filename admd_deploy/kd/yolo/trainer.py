@@ -27,6 +27,7 @@ from ultralytics.utils.torch_utils import ModelEMA, unwrap_model
 from admd_deploy import yolo_env
 from admd_deploy.kd.config import DistillConfig
 from admd_deploy.kd.criterion import KDCriterion
+from admd_deploy.kd.yolo import snapshots
 from admd_deploy.kd.yolo.model import KDModel, check_pair, feature_levels, load_teacher
 
 LOGGER = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class KDTrainerMixin:
             YAML.save(self.save_dir / "args.yaml", vars(self.args))  # now with the distill section
         self._kd_resume_state: dict[str, Any] | None = None
         self._kd_epoch, self._kd_iter = -1, 0
+        self.add_callback("on_fit_epoch_end", _snapshot_teaching_maps)
 
     def _setup_train(self) -> None:
         super()._setup_train()
@@ -229,6 +231,29 @@ class KDTrainerMixin:
             self.ema.ema.kd.load_state_dict(state["kd_ema"])
             self.ema.updates = updates
         return recovered
+
+
+MAP_IMAGES = 4  # validation images in the "where the student is taught" snapshots
+
+
+def _snapshot_teaching_maps(trainer: KDTrainerMixin) -> None:
+    """Ultralytics callback: save the teaching maps at the first, middle and last epoch (main process only)."""
+    kd = trainer.kd_model
+    if kd is None or RANK not in {-1, 0} or trainer.epoch not in snapshots.snapshot_epochs(trainer.epochs):
+        return
+    model = trainer.ema.ema if trainer.ema and isinstance(trainer.ema.ema, KDModel) else kd
+    detach = model.teacher is None  # the EMA copy carries no teacher: lend it the training one
+    if detach:
+        model.attach_teacher(kd.teacher)
+    try:
+        images = snapshots.first_images(trainer.data.get("val"), MAP_IMAGES)
+        out = Path(trainer.save_dir) / snapshots.FOLDER / f"epoch{trainer.epoch + 1:03d}.npz"
+        snapshots.save_teaching_maps(model, images, int(trainer.args.imgsz), out, trainer.epoch + 1, kd.level_names)
+    except Exception as err:  # noqa: BLE001 - a picture must never stop a training run
+        LOGGER.warning("could not save the KD teaching maps of epoch %d: %s", trainer.epoch + 1, err)
+    finally:
+        if detach:
+            model.attach_teacher(None)
 
 
 def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

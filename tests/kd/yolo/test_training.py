@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -69,6 +70,19 @@ def test_detect_distillation_logs_kd_columns_and_saves_plain_student_checkpoints
     assert not any(k.startswith("val/kd") or k.startswith("val/d_") for k in rows[0])
     assert rows[1]["train/kd_w"] >= rows[0]["train/kd_w"] >= 1.0
     assert "train/kd" not in read_results(baseline.save_dir)[0]
+
+    # where the student is taught: ADMD's mask on the first 4 val images at the first and last epoch
+    snaps = sorted((result.save_dir / "kd_maps").glob("*.npz"))
+    assert [p.name for p in snaps] == ["epoch001.npz", "epoch002.npz"]
+    with np.load(snaps[-1]) as z:
+        assert z["images"].shape == (4, 64, 64, 3) and int(z["epoch"]) == 2
+        assert {k: z[k].shape for k in z.files if k.startswith("map_")} == {
+            "map_P3": (4, 8, 8), "map_P4": (4, 4, 4), "map_P5": (4, 2, 2)}
+        assert np.allclose(z["map_P3"].astype(np.float32).mean((1, 2)), 1.0, atol=1e-2)  # linear mask: mean 1
+    assert not (baseline.save_dir / "kd_maps").exists()
+    from admd_deploy.plots import plot_teaching_maps
+
+    assert plot_teaching_maps(snaps, result.save_dir / "kd-maps.png").stat().st_size > 5000
 
     for ckpt in (result.best, result.last):
         keys = torch.load(ckpt, map_location="cpu", weights_only=False)["model"].state_dict().keys()
