@@ -16,6 +16,7 @@ CASES = [
     ("admd", {"mask": "softmax", "tau": 0.5}),
     ("admd", {"discrepancy": "l1"}),
     ("admd", {"discrepancy": "cosine", "mask": "uniform"}),
+    ("admd", {"normalize": "channel"}),
     ("mse", {}),
     ("score_l2", {}),
     ("cwd", {"tau": 2.0}),
@@ -139,6 +140,24 @@ def test_admd_linear_mask_and_loss_are_hand_computed():
     assert mask.flatten().tolist() == pytest.approx([0, 1 / 3.5, 4 / 3.5, 9 / 3.5], rel=1e-5)
     # mean(M * d2) = (1 + 16 + 81) / 3.5 / 4 = 7
     assert loss(A_RAMP, T_ZERO).item() == pytest.approx(7.0, rel=1e-5)
+
+
+def test_admd_channel_normalisation_is_hand_computed():
+    loss = ADMDLoss(1, normalize="channel")
+    # ramp 0..3: mean 1.5, variance 1.25 -> standardised +-1.5 / sqrt(1.25), +-0.5 / sqrt(1.25); the zero
+    # teacher stays 0. D = 1.8, 0.2, 0.2, 1.8 (mean 1, so M = D); loss = mean(D^2) = 1.64
+    assert loss.discrepancy_map(A_RAMP, T_ZERO).flatten().tolist() == pytest.approx([1.8, 0.2, 0.2, 1.8], rel=1e-5)
+    assert loss(A_RAMP, T_ZERO).item() == pytest.approx(1.64, rel=1e-5)
+
+
+def test_admd_channel_normalisation_ignores_each_channels_scale_and_offset():
+    student, teacher, _ = feature_pair(channels=4)
+    scale = torch.tensor([0.1, 3.0, 10.0, 1.0]).view(1, 4, 1, 1)
+    plain, normed = ADMDLoss(4), ADMDLoss(4, normalize="channel")
+    assert normed(student * scale + 5.0, teacher * 7.0).item() == pytest.approx(normed(student, teacher).item(), rel=1e-4)
+    assert plain(student * scale + 5.0, teacher).item() != pytest.approx(plain(student, teacher).item(), rel=1e-2)
+    with pytest.raises(ValueError, match="normalize must be one of none, channel"):
+        ADMDLoss(4, normalize="layer")
 
 
 @pytest.mark.parametrize("tau", [1.0, 0.5])

@@ -10,6 +10,14 @@ from admd_deploy.kd.registry import FeatureLoss, real_number, register_loss
 
 DISCREPANCIES = ("mse", "l1", "cosine")
 MASKS = ("linear", "softmax", "uniform")
+NORMALIZE = ("none", "channel")
+
+
+def standardize(x: Tensor, eps: float = 1e-6) -> Tensor:
+    """Each channel of ``(N, C, H, W)`` standardised over batch and space (zero mean, unit variance)."""
+    mean = x.mean((0, 2, 3), keepdim=True)
+    var = x.var((0, 2, 3), keepdim=True, unbiased=False)
+    return (x - mean) / (var + eps).sqrt()
 
 
 @register_loss("admd")
@@ -20,7 +28,10 @@ class ADMDLoss(FeatureLoss):
     ``mean_c |T - A|`` (``l1``) or ``1 - cos_c(T, A)`` (``cosine``); the mask ``M[n,h,w]`` is
     ``D / (mean_hw D + eps)`` (``linear``, mean 1 per image),
     ``H*W * softmax_hw((D / (mean_hw D + eps)) / tau)`` (``softmax``) or 1 (``uniform``, the
-    ablation). Loss: ``mean_{n,c,h,w} M * (T - A)^2``. The loss vanishes as the student closes
+    ablation). Loss: ``mean_{n,c,h,w} M * (T - A)^2``. With ``normalize="channel"`` both maps are
+    first standardised per channel over batch and space (as PKD does), so the discrepancy, the mask
+    and the loss compare feature patterns, not magnitudes, and the term's size no longer depends on
+    the teacher's activation scale. The loss vanishes as the student closes
     the gap; the weight-increasing module (:class:`~admd_deploy.kd.weighting.KDWeight`)
     compensates.
 
@@ -34,20 +45,25 @@ class ADMDLoss(FeatureLoss):
         mask: ``linear``, ``softmax`` or ``uniform``.
         tau: Softmax temperature (``mask="softmax"`` only), > 0.
         eps: Guard added to the per-image mean discrepancy, > 0.
+        normalize: ``none`` (raw features) or ``channel`` (standardised per channel first).
     """
 
     default_weight = 1.0
 
     def __init__(
-        self, channels: int, discrepancy: str = "mse", mask: str = "linear", tau: float = 1.0, eps: float = 1e-6
+        self, channels: int, discrepancy: str = "mse", mask: str = "linear", tau: float = 1.0, eps: float = 1e-6,
+        normalize: str = "none",
     ) -> None:
         super().__init__(channels)
         if discrepancy not in DISCREPANCIES:
             raise ValueError(f"admd: discrepancy must be one of {', '.join(DISCREPANCIES)}; got {discrepancy!r}")
         if mask not in MASKS:
             raise ValueError(f"admd: mask must be one of {', '.join(MASKS)}; got {mask!r}")
+        if normalize not in NORMALIZE:
+            raise ValueError(f"admd: normalize must be one of {', '.join(NORMALIZE)}; got {normalize!r}")
         self.discrepancy = discrepancy
         self.mask = mask
+        self.normalize = normalize
         self.tau = real_number("admd", "tau", tau)
         self.eps = real_number("admd", "eps", eps)
         if self.tau <= 0:
@@ -55,10 +71,20 @@ class ADMDLoss(FeatureLoss):
         if self.eps <= 0:
             raise ValueError(f"admd: eps must be > 0 (numerical guard, e.g. 1e-6); got {eps!r}")
 
+    def prepared(self, student: Tensor, teacher: Tensor) -> tuple[Tensor, Tensor]:
+        """The maps the discrepancy and the loss compare: as given, or standardised per channel."""
+        if self.normalize == "channel":
+            return standardize(student), standardize(teacher)
+        return student, teacher
+
     @torch.no_grad()
-    def discrepancy_map(self, student: Tensor, teacher: Tensor) -> Tensor:
-        """The per-location discrepancy ``D`` of ``(N, C, H, W)`` maps, ``(N, H, W)``, float32, no gradient."""
+    def discrepancy_map(self, student: Tensor, teacher: Tensor, prepared: bool = False) -> Tensor:
+        """The per-location discrepancy ``D`` of ``(N, C, H, W)`` maps, ``(N, H, W)``, float32, no gradient.
+
+        ``prepared``: the maps are already normalised (:meth:`prepared`)."""
         a, t = student.detach().float(), teacher.detach().float()
+        if not prepared:
+            a, t = self.prepared(a, t)
         if self.discrepancy == "mse":
             return (t - a).pow(2).mean(1)
         if self.discrepancy == "l1":
@@ -81,12 +107,13 @@ class ADMDLoss(FeatureLoss):
         # mean_{n,c,h,w} M[n,h,w] (T - A)^2 == mean_{n,h,w} M * mean_c (T - A)^2: the channel mean is
         # taken first, so the mask multiplies an (N, H, W) map and, for the mse discrepancy, D is that
         # same map detached (one subtraction and one square per element, forward and backward).
+        a, t = self.prepared(a, t)
         sq = (t - a).pow(2).mean(1)
-        d = sq.detach() if self.discrepancy == "mse" else self.discrepancy_map(a, t)
+        d = sq.detach() if self.discrepancy == "mse" else self.discrepancy_map(a, t, prepared=True)
         return (self.mask_from(d) * sq).mean()
 
     def extra_repr(self) -> str:
         return (
             f"channels={self.channels}, discrepancy={self.discrepancy!r}, mask={self.mask!r}, "
-            f"tau={self.tau}, eps={self.eps}"
+            f"tau={self.tau}, eps={self.eps}, normalize={self.normalize!r}"
         )
