@@ -93,6 +93,11 @@ def plots(ctx: Context, report_dir: Path, report: dict[str, Any]) -> dict[str, s
         out["teacher vs student predictions"] = str(P.plot_prediction_grid(
             preds["images"], preds["predictions"], report_dir / "predictions.png", ctx.recipe.task, names,
             max_images=ctx.recipe.report.samples))
+    snaps = sorted(Path(ctx.out("student").get("run_dir", "")).glob("kd_maps/epoch*.npz")) if ctx.out("student").get(
+        "run_dir") else []
+    if snaps:
+        what = "ADMD mask" if ctx.recipe.distill.method == "admd" else "discrepancy"
+        out["where the student is taught"] = str(P.plot_teaching_maps(snaps, report_dir / "kd_maps.png", what))
     if report["gates"]:
         out["gates"] = str(P.plot_gates(report["gates"], report_dir / "gates.png"))
     return out
