@@ -24,10 +24,10 @@ def test_predict_on_a_folder_writes_annotated_images_and_json(
 ) -> None:
     out = tmp_path / "out"
     assert main(["predict", str(detect_onnx), str(image_folder), "--out", str(out), "--conf", "0.3"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["bus.jpg", "bus.json", "crop.json", "crop.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["bus.jpg", "bus.jpg.json", "crop.png", "crop.png.json"]
     annotated = cv2.imread(str(out / "bus.jpg"))
     assert annotated.shape == cv2.imread(str(image_folder / "bus.jpg")).shape
-    payload = json.loads((out / "bus.json").read_text())
+    payload = json.loads((out / "bus.jpg.json").read_text())
     assert payload["task"] == "detect" and payload["source"].endswith("bus.jpg")
     assert payload["detections"] and {"class_id", "name", "score", "box"} <= set(payload["detections"][0])
     assert "2 image(s)" in capsys.readouterr().out
@@ -62,7 +62,7 @@ def test_predict_through_a_bundle_uses_its_names(detect_onnx: Path, image_folder
         main(["predict", "student.onnx", str(image_folder / "bus.jpg"), "--bundle", str(bundle), "--out", str(out)])
         == 0
     )
-    names_seen = {d["name"] for d in json.loads((out / "bus.json").read_text())["detections"]}
+    names_seen = {d["name"] for d in json.loads((out / "bus.jpg.json").read_text())["detections"]}
     assert names_seen and all(n.startswith("class") for n in names_seen)
 
 
