@@ -355,3 +355,21 @@ def test_an_output_folder_removes_only_the_folders_it_made_and_only_when_empty(t
     written = OutputFolder(tmp_path / "w")
     written.write_text("r.json", "{}")
     assert os.listdir(tmp_path / "w") == ["r.json"]  # no .partial file left
+
+
+def test_a_video_ending_before_its_announced_frame_count_is_predicted_with_a_warning(
+    detect_onnx: Path, photo: np.ndarray, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    whole = tmp_path / "whole.avi"
+    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"MJPG"), 10, (120, 160))
+    for k in range(10):
+        writer.write(np.roll(photo, 12 * k, axis=1))
+    writer.release()
+    cut = tmp_path / "cut.avi"  # the header still says 10 frames; the last ones are gone
+    cut.write_bytes(whole.read_bytes()[: int(whole.stat().st_size * 0.6)])
+    out = tmp_path / "out"
+    assert main(["predict", str(detect_onnx), str(cut), "--out", str(out)]) == 0  # counts are estimates: no failure
+    frames = len((out / "cut.jsonl").read_text().splitlines())
+    assert 0 < frames < 10
+    err = capsys.readouterr().err
+    assert f"warning: cut.avi: the video ended after {frames} of the 10 frames its container announces" in err
