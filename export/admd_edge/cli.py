@@ -15,10 +15,13 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from admd_edge import __version__
 from admd_edge.errors import EdgeError
+
+if TYPE_CHECKING:
+    from admd_edge.outputs import OutputFolder
 
 LOGGER = logging.getLogger(__name__)
 EXIT_USAGE = 2
@@ -148,7 +151,7 @@ def _quiet_opencv() -> None:
         pass
 
 
-def _predict_video(model: Any, source: Path, folder: Any) -> int:
+def _predict_video(model: Any, source: Path, folder: OutputFolder) -> int:
     """Predict every frame of a video into ``<stem>.mp4`` (annotated) and ``<stem>.jsonl`` (a line per frame)."""
     import cv2
 
@@ -190,7 +193,7 @@ def _predict_video(model: Any, source: Path, folder: Any) -> int:
     return 0
 
 
-def _predict_images(model: Any, source: Path, folder: Any) -> int:
+def _predict_images(model: Any, source: Path, folder: OutputFolder) -> int:
     """Predict an image or a folder of images: per image an annotated copy under its own name and
     ``<name>.json`` (``a.jpg`` -> ``a.jpg``, ``a.jpg.json``). Unreadable images of a folder are skipped with a
     warning each, and the run exits 1 after the rest."""
@@ -210,7 +213,7 @@ def _predict_images(model: Any, source: Path, folder: Any) -> int:
         folder.write_text(f"{name}.json", json.dumps(payload, indent=1) + "\n")
         print(f"{name}: {len(detections)} detections ({ms:.1f} ms)", flush=True)
 
-    done, skipped = 0, []
+    done, skipped = 0, []  # skipped: file names
     try:
         with OrderedWriter() as writer:
             for frame in prefetch(iter_frames(source, skip_unreadable=True)):

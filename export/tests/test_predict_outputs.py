@@ -373,3 +373,24 @@ def test_a_video_ending_before_its_announced_frame_count_is_predicted_with_a_war
     assert 0 < frames < 10
     err = capsys.readouterr().err
     assert f"warning: cut.avi: the video ended after {frames} of the 10 frames its container announces" in err
+
+
+def test_the_installed_command_reports_a_corrupt_image_in_two_stderr_lines_without_opencv_noise(
+    detect_onnx: Path, photo: np.ndarray, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    src = tmp_path / "src"
+    src.mkdir()
+    cv2.imwrite(str(src / "good.jpg"), photo)
+    png = cv2.imencode(".png", photo)[1].tobytes()
+    (src / "bad.png").write_bytes(png[:100] + bytes(300) + png[-12:])  # whole-looking, corrupt inside
+    result = subprocess.run([sys.executable, "-m", "admd_edge", "predict", str(detect_onnx), str(src), "--out",
+                             str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines() == [
+        f"warning: skipped {src / 'bad.png'}: OpenCV cannot decode it (corrupt, or an unsupported format or bit depth)",
+        "1 of 2 image(s) skipped as unreadable (see the warnings above): bad.png",
+    ]
+    assert result.stdout.splitlines()[-1] == f"1 image(s) -> {tmp_path / 'out'}"
