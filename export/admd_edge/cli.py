@@ -194,9 +194,12 @@ def _predict_video(model: Any, source: Path, folder: OutputFolder) -> int:
 
 
 def _predict_images(model: Any, source: Path, folder: OutputFolder) -> int:
-    """Predict an image or a folder of images: per image an annotated copy under its own name and
-    ``<name>.json`` (``a.jpg`` -> ``a.jpg``, ``a.jpg.json``). Unreadable images of a folder are skipped with a
-    warning each, and the run exits 1 after the rest."""
+    """Predict an image or a folder of images; unreadable images of a folder are skipped (exit 1 at the end).
+
+    Each image gets an annotated copy under its own name and a JSON named after the whole file name
+    (``a.jpg`` -> ``a.jpg``, ``a.jpg.json``), so ``a.jpg`` and ``a.png`` do not share one. Each skipped image
+    gets one warning line on stderr, and a summary line lists them after the rest is done.
+    """
     import cv2
 
     from admd_edge.draw import annotate
