@@ -104,6 +104,15 @@ def test_bad_inputs_exit_2_with_one_line_and_no_traceback(
         assert message in line, (args, line)
 
 
+def test_the_command_refuses_to_write_into_the_source_folder_in_one_line(
+    detect_onnx: Path, image_folder: Path
+) -> None:
+    before = {p.name: p.read_bytes() for p in image_folder.iterdir()}
+    line = one_line_error(run_cli("predict", str(detect_onnx), str(image_folder), "--out", str(image_folder)))
+    assert line.startswith("admd-edge predict: error: --out ") and "inside the source folder" in line
+    assert {p.name: p.read_bytes() for p in image_folder.iterdir()} == before
+
+
 def test_argparse_mistakes_exit_2(tmp_path: Path) -> None:
     result = run_cli("predict", "--max-det", "0", "a.onnx", "b.jpg")
     assert result.returncode == 2 and "Traceback" not in result.stderr
