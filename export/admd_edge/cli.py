@@ -113,7 +113,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     video is closed properly, so it plays) and the exit status is 130. A run that wrote nothing leaves no
     folder behind.
     """
-    from admd_edge.outputs import OutputFolder, choose_output_folder, refuse_overwriting_source
+    from admd_edge.outputs import OutputFolder, choose_output_folder
     from admd_edge.sources import check_video, image_files, read_image, source_kind
 
     if not args.verbose:
@@ -129,8 +129,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         check_video(source)
         names = (f"{source.stem}.mp4", f"{source.stem}.jsonl")
-    out = choose_output_folder(args.out, exist_ok=args.exist_ok)
-    refuse_overwriting_source(out, source, names)
+    out = choose_output_folder(args.out, exist_ok=args.exist_ok, source=source, output_names=names)
     model = _load(args)
     folder = OutputFolder(out)
     try:

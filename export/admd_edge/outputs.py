@@ -32,18 +32,25 @@ def next_run_folder(path: Path) -> Path:
     return candidate
 
 
-def choose_output_folder(out: str | Path | None, *, exist_ok: bool) -> Path:
+def choose_output_folder(out: str | Path | None, *, exist_ok: bool, source: Path,
+                         output_names: Iterable[str] = ()) -> Path:
     """The folder a run writes to, from ``--out`` (None: the default) and ``--exist-ok``.
 
+    The source is checked first (:func:`refuse_overwriting_source`), so that its error is the one given: its
+    fix is another folder, never ``--exist-ok``.
+
     Raises:
-        ValueError: If ``out`` is a file, or a folder that already holds files and ``exist_ok`` is False.
+        ValueError: If the folder would overwrite the source, if ``out`` is a file, or a folder that already
+            holds files and ``exist_ok`` is False.
     """
     if out is None:
-        return DEFAULT_OUT if exist_ok else next_run_folder(DEFAULT_OUT)
-    path = Path(out)
+        path = DEFAULT_OUT if exist_ok else next_run_folder(DEFAULT_OUT)
+    else:
+        path = Path(out)
+    refuse_overwriting_source(path, source, output_names)
     if path.exists() and not path.is_dir():
         raise ValueError(f"--out {path} is a file, not a folder; choose a folder (it is made if missing)")
-    if not exist_ok and path.is_dir() and any(path.iterdir()):
+    if not exist_ok and out is not None and path.is_dir() and any(path.iterdir()):
         raise ValueError(
             f"--out {path} already holds files; choose a new or empty folder, or pass --exist-ok to write into it "
             f"(files of the same name are replaced)"

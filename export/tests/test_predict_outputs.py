@@ -46,9 +46,10 @@ def test_an_output_folder_that_is_the_source_folder_is_refused_and_the_images_st
     detect_onnx: Path, image_folder: Path, capsys: pytest.CaptureFixture
 ) -> None:
     before = snapshot(image_folder)
-    assert main(["predict", str(detect_onnx), str(image_folder), "--out", str(image_folder), "--exist-ok"]) == 2
-    line = one_line(capsys.readouterr().err)
-    assert "inside the source folder" in line and "choose an --out outside" in line
+    for extra in ([], ["--exist-ok"]):  # said first: the fix is another folder, never --exist-ok
+        assert main(["predict", str(detect_onnx), str(image_folder), "--out", str(image_folder), *extra]) == 2
+        line = one_line(capsys.readouterr().err)
+        assert "inside the source folder" in line and "choose an --out outside" in line and "exist-ok" not in line
     assert snapshot(image_folder) == before
 
 
@@ -181,12 +182,13 @@ def test_run_folders_are_numbered_like_ultralytics(tmp_path: Path) -> None:
     base = tmp_path / "predict"
     assert next_run_folder(base) == base
     base.mkdir()
+    (base / "x.json").write_text("{}")
     assert next_run_folder(base) == tmp_path / "predict2"
     (tmp_path / "predict2").mkdir()
     assert next_run_folder(base) == tmp_path / "predict3"
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert choose_output_folder(empty, exist_ok=False) == empty  # an empty folder is not refused
+    assert choose_output_folder(empty, exist_ok=False, source=tmp_path / "src") == empty  # empty: not refused
 
 
 # --- unreadable images: skipped, reported, the rest finished, exit 1 ------------------------------------------
