@@ -164,7 +164,8 @@ def test_an_explicit_output_folder_holding_files_is_refused_unless_exist_ok(
     assert main(["predict", str(detect_onnx), str(image_folder), "--out", str(out)]) == 2
     line = one_line(capsys.readouterr().err)
     assert f"--out {out} already holds files" in line and "--exist-ok" in line
-    assert sorted(p.name for p in out.iterdir()) == ["bus.jpg.json"] and (out / "bus.jpg.json").read_text() == "my notes"
+    assert sorted(p.name for p in out.iterdir()) == ["bus.jpg.json"]
+    assert (out / "bus.jpg.json").read_text() == "my notes"
     assert main(["predict", str(detect_onnx), str(image_folder), "--out", str(out), "--exist-ok"]) == 0
     assert json.loads((out / "bus.jpg.json").read_text())["source"].endswith("bus.jpg")
 
@@ -214,7 +215,8 @@ def test_unreadable_images_in_a_folder_are_skipped_with_a_warning_each_and_exit_
         f"warning: skipped {src / 'cut.jpg'}: truncated JPEG (no end-of-image marker after its image data)",
         f"warning: skipped {src / 'cut.png'}: truncated PNG (no IEND chunk)",
         f"warning: skipped {src / 'empty.jpg'}: the file is empty (0 bytes)",
-        f"warning: skipped {src / 'text.png'}: OpenCV cannot decode it (corrupt, or an unsupported format or bit depth)",
+        f"warning: skipped {src / 'text.png'}: "
+        "OpenCV cannot decode it (corrupt, or an unsupported format or bit depth)",
     ]
     assert captured.err.strip().splitlines()[-1] == (
         "4 of 6 image(s) skipped as unreadable (see the warnings above): cut.jpg, cut.png, empty.jpg, text.png"
