@@ -1,7 +1,9 @@
 """``admd-edge``: predict, build-engine, bench. Thin: parse, call the library, report.
 
-Bad input (a missing file, a bad threshold, a tampered bundle, TensorRT absent) exits 2 with one line on
-stderr and no traceback.
+Exit status: 0 done; 2 bad input refused before any work (a missing file, a bad threshold, a tampered bundle,
+TensorRT absent, an output folder that would overwrite the source), with one line on stderr and no traceback;
+1 ``predict`` finished but skipped unreadable images (one warning line each and a summary), or an unexpected
+error; 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -13,13 +15,18 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from admd_edge import __version__
 from admd_edge.errors import EdgeError
 
+if TYPE_CHECKING:
+    from admd_edge.outputs import OutputFolder
+
 LOGGER = logging.getLogger(__name__)
 EXIT_USAGE = 2
+EXIT_SKIPPED = 1
+EXIT_INTERRUPTED = 130
 
 
 def _positive_int(text: str) -> int:
@@ -51,7 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="detect in an image, a folder of images or a video")
     p.add_argument("model", help=".onnx, TensorRT plan (.engine/.plan), or a bundle folder")
     p.add_argument("source", help="image file, folder of images, or video file")
-    p.add_argument("--out", default="runs/admd-edge/predict", help="output folder (default runs/admd-edge/predict)")
+    p.add_argument("--out", default=None,
+                   help="output folder, outside the source; refused if it holds files, unless --exist-ok "
+                        "(default: a new runs/admd-edge/predict, predict2, ...)")
+    p.add_argument("--exist-ok", action="store_true",
+                   help="write into an existing output folder (default: runs/admd-edge/predict), replacing "
+                        "files of the same name")
     p.add_argument("--bundle", default=None, help="bundle folder to verify first; MODEL is resolved inside it")
     _add_model_options(p)
     p.set_defaults(func=cmd_predict)
@@ -95,70 +107,136 @@ def _load(args: argparse.Namespace) -> Any:
 def cmd_predict(args: argparse.Namespace) -> int:
     """Run a model over a source and write annotated images/video and JSON/JSONL.
 
-    Frames are read ahead and results written behind in threads (:mod:`admd_edge.stream`), in order. A long
-    video reports progress on stderr. On Ctrl-C, everything predicted so far is written (the video is
-    closed properly, so it plays) and the exit status is 130.
+    The source, the output folder and the model are checked before any work (:mod:`admd_edge.outputs` has
+    the output rules). Frames are read ahead and results written behind in threads (:mod:`admd_edge.stream`),
+    in order. A long video reports progress on stderr. On Ctrl-C, everything predicted so far is written (the
+    video is closed properly, so it plays) and the exit status is 130. A run that wrote nothing leaves no
+    folder behind.
     """
+    from admd_edge.outputs import OutputFolder, choose_output_folder
+    from admd_edge.sources import check_video, image_files, read_image, source_kind
+
+    if not args.verbose:
+        _quiet_opencv()
+    source = Path(args.source)
+    kind = source_kind(source)
+    if kind == "folder":
+        image_files(source)  # refuses a folder without images
+        names: tuple[str, ...] = ()
+    elif kind == "image":
+        read_image(source)  # a single unreadable image is bad input: refused before the model loads
+        names = (source.name, f"{source.name}.json")
+    else:
+        check_video(source)
+        names = (f"{source.stem}.mp4", f"{source.stem}.jsonl")
+    out = choose_output_folder(args.out, exist_ok=args.exist_ok, source=source, output_names=names)
+    model = _load(args)
+    folder = OutputFolder(out)
+    try:
+        if kind == "video":
+            return _predict_video(model, source, folder)
+        return _predict_images(model, source, folder)
+    finally:
+        folder.discard_if_empty()
+
+
+def _quiet_opencv() -> None:
+    """Keep OpenCV's own decoder warnings off stderr: unreadable files are reported once, by predict."""
+    import cv2
+
+    try:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    except AttributeError:  # pragma: no cover - builds without cv2.utils.logging
+        pass
+
+
+def _predict_video(model: Any, source: Path, folder: OutputFolder) -> int:
+    """Predict every frame of a video into ``<stem>.mp4`` (annotated) and ``<stem>.jsonl`` (a line per frame)."""
     import cv2
 
     from admd_edge.draw import annotate
-    from admd_edge.sources import iter_frames, source_kind, video_fps, video_frame_count
+    from admd_edge.sources import iter_frames, video_fps, video_frame_count
     from admd_edge.stream import OrderedWriter, Progress, prefetch
 
-    kind = source_kind(args.source)
-    model = _load(args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    source = Path(args.source)
-    done = 0
-    if kind == "video":
-        video_path, jsonl_path = out / f"{source.stem}.mp4", out / f"{source.stem}.jsonl"
-        progress = Progress(source.name, video_frame_count(source))
-        video: list[Any] = []  # the cv2.VideoWriter, made at the first frame (its size)
+    video_name, jsonl_name = f"{source.stem}.mp4", f"{source.stem}.jsonl"
+    progress = Progress(source.name, video_frame_count(source))
+    opened: dict[str, Any] = {}  # the JSONL and cv2.VideoWriter, made at the first frame (its size)
 
-        def write_frame(frame: Any, detections: Any, jsonl: Any) -> None:
-            jsonl.write(json.dumps({"source": str(source), "frame": frame.index, **detections.to_dict()}) + "\n")
-            if not video:
-                h, w = frame.image.shape[:2]
-                video.append(cv2.VideoWriter(str(video_path), cv2.VideoWriter_fourcc(*"mp4v"), video_fps(source),
-                                             (w, h)))
-            video[0].write(annotate(frame.image, detections))
-
-        with open(jsonl_path, "w") as jsonl:
-            try:
-                with OrderedWriter() as writer:
-                    for frame in prefetch(iter_frames(source)):
-                        writer.submit(write_frame, frame, model.predict(frame.image), jsonl)
-                        progress.update()
-            except KeyboardInterrupt:  # the writer has flushed every predicted frame; finally closes the video
-                print(f"{source.name}: interrupted after {progress.done} frames; they are in {video_path}, "
-                      f"{jsonl_path}", file=sys.stderr)
-                return 130
-            finally:
-                if video:
-                    video[0].release()
-        progress.finish()
-        print(f"{source.name}: {progress.done} frames -> {video_path}, {jsonl_path}")
-        return 0
-
-    def write_image(frame: Any, detections: Any, ms: float) -> None:
-        suffix = frame.path.suffix
-        cv2.imwrite(str(out / f"{frame.name}{suffix}"), annotate(frame.image, detections))
-        payload = {"source": str(frame.path), **detections.to_dict()}
-        (out / f"{frame.name}.json").write_text(json.dumps(payload, indent=1) + "\n")
-        print(f"{frame.name}{suffix}: {len(detections)} detections ({ms:.1f} ms)", flush=True)
+    def write_frame(frame: Any, detections: Any) -> None:
+        if not opened:
+            h, w = frame.image.shape[:2]
+            opened["jsonl"] = folder.open_text(jsonl_name)
+            opened["video"] = cv2.VideoWriter(str(folder.path_for(video_name)), cv2.VideoWriter_fourcc(*"mp4v"),
+                                              video_fps(source), (w, h))
+        opened["jsonl"].write(json.dumps({"source": str(source), "frame": frame.index, **detections.to_dict()}) + "\n")
+        opened["video"].write(annotate(frame.image, detections))
 
     try:
         with OrderedWriter() as writer:
             for frame in prefetch(iter_frames(source)):
+                writer.submit(write_frame, frame, model.predict(frame.image))
+                progress.update()
+    except KeyboardInterrupt:  # the writer has flushed every predicted frame; finally closes the video
+        print(f"{source.name}: interrupted after {progress.done} frames; "
+              + (f"they are in {folder.path}" if opened else "nothing was written"), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if opened:
+            opened["video"].release()
+            opened["jsonl"].close()
+    progress.finish()
+    if progress.total and progress.done < progress.total:
+        print(f"warning: {source.name}: the video ended after {progress.done} of the {progress.total} frames its "
+              f"container announces (truncated or corrupt at the end?)", file=sys.stderr)
+    print(f"{source.name}: {progress.done} frames -> {folder.path / video_name}, {folder.path / jsonl_name}")
+    return 0
+
+
+def _predict_images(model: Any, source: Path, folder: OutputFolder) -> int:
+    """Predict an image or a folder of images; unreadable images of a folder are skipped (exit 1 at the end).
+
+    Each image gets an annotated copy under its own name and a JSON named after the whole file name
+    (``a.jpg`` -> ``a.jpg``, ``a.jpg.json``), so ``a.jpg`` and ``a.png`` do not share one. Each skipped image
+    gets one warning line on stderr, and a summary line lists them after the rest is done.
+    """
+    import cv2
+
+    from admd_edge.draw import annotate
+    from admd_edge.sources import Unreadable, iter_frames
+    from admd_edge.stream import OrderedWriter, prefetch
+
+    def write_image(frame: Any, detections: Any, ms: float) -> None:
+        name = frame.path.name
+        ok, encoded = cv2.imencode(frame.path.suffix, annotate(frame.image, detections))
+        if not ok:
+            raise OSError(f"OpenCV could not encode the annotated {name}")
+        folder.write_bytes(name, encoded.tobytes())
+        payload = {"source": str(frame.path), **detections.to_dict()}
+        folder.write_text(f"{name}.json", json.dumps(payload, indent=1) + "\n")
+        print(f"{name}: {len(detections)} detections ({ms:.1f} ms)", flush=True)
+
+    done, skipped = 0, []  # skipped: file names
+    try:
+        with OrderedWriter() as writer:
+            for frame in prefetch(iter_frames(source, skip_unreadable=True)):
+                if isinstance(frame, Unreadable):
+                    skipped.append(frame.path.name)
+                    print(f"warning: skipped {frame.path}: {frame.reason}", file=sys.stderr, flush=True)
+                    continue
                 t0 = time.perf_counter()
                 detections = model.predict(frame.image)
                 writer.submit(write_image, frame, detections, (time.perf_counter() - t0) * 1e3)
                 done += 1
     except KeyboardInterrupt:
-        print(f"interrupted after {done} image(s); their results are in {out}", file=sys.stderr)
-        return 130
-    print(f"{done} image(s) -> {out}")
+        print(f"interrupted after {done} image(s); "
+              + (f"their results are in {folder.path}" if done else "nothing was written"), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(f"{done} image(s) -> {folder.path}" if done else "0 image(s) predicted; nothing was written")
+    if skipped:
+        listed = ", ".join(skipped[:10]) + (f" and {len(skipped) - 10} more" if len(skipped) > 10 else "")
+        print(f"{len(skipped)} of {done + len(skipped)} image(s) skipped as unreadable (see the warnings above): "
+              f"{listed}", file=sys.stderr)
+        return EXIT_SKIPPED
     return 0
 
 
@@ -210,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"admd-edge {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

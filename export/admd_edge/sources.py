@@ -1,4 +1,12 @@
-"""Where images come from: one image file, a folder of images, or a video file."""
+"""Where images come from: one image file, a folder of images, or a video file.
+
+Images are decoded as Ultralytics decodes them (``cv2.imdecode(..., cv2.IMREAD_COLOR)``), so the model sees the
+same pixels it was validated on: a grayscale image is repeated into three channels, an alpha channel is
+dropped (transparent pixels keep their stored colour), and a 16-bit image is scaled to 8 bits (value / 256).
+A file that is empty, truncated (a JPEG without its end-of-image marker, a PNG without its ``IEND`` chunk) or
+that OpenCV cannot decode raises :class:`ImageReadError`. OpenCV 4 decodes a truncated JPEG with the missing
+part grey and only a libjpeg warning, so the marker is checked before decoding.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +19,27 @@ import numpy as np
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".webm")
+
+
+class ImageReadError(ValueError):
+    """An image file that cannot be used: unreadable, empty, truncated or not decodable.
+
+    Attributes:
+        path: The file.
+        reason: What is wrong with it, without the path (e.g. ``"truncated JPEG (no end-of-image marker)"``).
+    """
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"could not read image {path}: {reason}; replace or remove the file")
+        self.path, self.reason = path, reason
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """An image of a folder that was skipped, and why (yielded by ``iter_frames(..., skip_unreadable=True)``)."""
+
+    path: Path
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -66,26 +95,57 @@ def image_files(folder: str | Path) -> list[Path]:
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Read a BGR image.
+    """Read an image as BGR uint8, converted as described in the module docstring.
 
     Raises:
-        ValueError: If OpenCV cannot decode it.
+        ImageReadError: If the file cannot be read, is empty or truncated, or OpenCV cannot decode it.
     """
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    path = Path(path)
+    try:
+        data = np.fromfile(path, dtype=np.uint8)  # also reads non-ASCII paths, which cv2.imread may not
+    except OSError as err:
+        raise ImageReadError(path, err.strerror or str(err)) from err
+    return decode_image(data, path)
+
+
+def decode_image(data: np.ndarray, path: Path) -> np.ndarray:
+    """Decode the bytes of an image file (``path`` names it in errors); see :func:`read_image`."""
+    raw = data.tobytes()
+    if not raw:
+        raise ImageReadError(path, "the file is empty (0 bytes)")
+    if raw[:2] == b"\xff\xd8" and raw.rfind(b"\xff\xd9") < raw.rfind(b"\xff\xda"):
+        # entropy-coded data never holds FF D9, so an end marker after the last scan header means a whole file
+        raise ImageReadError(path, "truncated JPEG (no end-of-image marker after its image data)")
+    if raw[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND\xaeB`\x82" not in raw:
+        raise ImageReadError(path, "truncated PNG (no IEND chunk)")
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if image is None:
-        raise ValueError(f"could not read image {path} (corrupt or unsupported)")
+        raise ImageReadError(path, "OpenCV cannot decode it (corrupt, or an unsupported format or bit depth)")
     return image
 
 
-def iter_frames(source: str | Path) -> Iterator[Frame]:
-    """Frames of an image, a folder of images, or a video, in order."""
+def iter_frames(source: str | Path, *, skip_unreadable: bool = False) -> Iterator[Frame | Unreadable]:
+    """Frames of an image, a folder of images, or a video, in order.
+
+    Args:
+        source: Image file, folder of images, or video file.
+        skip_unreadable: In a folder, yield an :class:`Unreadable` for an image that cannot be read instead of
+            raising :class:`ImageReadError`.
+    """
     path = Path(source)
     kind = source_kind(path)
     if kind == "image":
         yield Frame(path.stem, 0, read_image(path), path)
     elif kind == "folder":
         for file in image_files(path):
-            yield Frame(file.stem, 0, read_image(file), file)
+            try:
+                image = read_image(file)
+            except ImageReadError as err:
+                if not skip_unreadable:
+                    raise
+                yield Unreadable(file, err.reason)
+                continue
+            yield Frame(file.stem, 0, image, file)
     else:
         capture = cv2.VideoCapture(str(path))
         if not capture.isOpened():
@@ -100,6 +160,21 @@ def iter_frames(source: str | Path) -> Iterator[Frame]:
                 index += 1
         finally:
             capture.release()
+
+
+def check_video(source: str | Path) -> None:
+    """Open a video and decode its first frame, so that a bad file is refused before any work.
+
+    Raises:
+        ValueError: If OpenCV cannot open it or it has no decodable frame.
+    """
+    capture = cv2.VideoCapture(str(source))
+    try:
+        if not capture.isOpened() or not capture.read()[0]:
+            raise ValueError(f"could not read a frame of video {source} (empty, corrupt or an unsupported codec); "
+                             f"check that it plays, or convert it to H.264 .mp4")
+    finally:
+        capture.release()
 
 
 def video_fps(source: str | Path, default: float = 25.0) -> float:

@@ -24,10 +24,10 @@ def test_predict_on_a_folder_writes_annotated_images_and_json(
 ) -> None:
     out = tmp_path / "out"
     assert main(["predict", str(detect_onnx), str(image_folder), "--out", str(out), "--conf", "0.3"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["bus.jpg", "bus.json", "crop.json", "crop.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["bus.jpg", "bus.jpg.json", "crop.png", "crop.png.json"]
     annotated = cv2.imread(str(out / "bus.jpg"))
     assert annotated.shape == cv2.imread(str(image_folder / "bus.jpg")).shape
-    payload = json.loads((out / "bus.json").read_text())
+    payload = json.loads((out / "bus.jpg.json").read_text())
     assert payload["task"] == "detect" and payload["source"].endswith("bus.jpg")
     assert payload["detections"] and {"class_id", "name", "score", "box"} <= set(payload["detections"][0])
     assert "2 image(s)" in capsys.readouterr().out
@@ -62,7 +62,7 @@ def test_predict_through_a_bundle_uses_its_names(detect_onnx: Path, image_folder
         main(["predict", "student.onnx", str(image_folder / "bus.jpg"), "--bundle", str(bundle), "--out", str(out)])
         == 0
     )
-    names_seen = {d["name"] for d in json.loads((out / "bus.json").read_text())["detections"]}
+    names_seen = {d["name"] for d in json.loads((out / "bus.jpg.json").read_text())["detections"]}
     assert names_seen and all(n.startswith("class") for n in names_seen)
 
 
@@ -102,6 +102,15 @@ def test_bad_inputs_exit_2_with_one_line_and_no_traceback(
     for args, message in cases:
         line = one_line_error(run_cli(*args, "--out", str(tmp_path / "o")) if args[0] == "predict" else run_cli(*args))
         assert message in line, (args, line)
+
+
+def test_the_command_refuses_to_write_into_the_source_folder_in_one_line(
+    detect_onnx: Path, image_folder: Path
+) -> None:
+    before = {p.name: p.read_bytes() for p in image_folder.iterdir()}
+    line = one_line_error(run_cli("predict", str(detect_onnx), str(image_folder), "--out", str(image_folder)))
+    assert line.startswith("admd-edge predict: error: --out ") and "inside the source folder" in line
+    assert {p.name: p.read_bytes() for p in image_folder.iterdir()} == before
 
 
 def test_argparse_mistakes_exit_2(tmp_path: Path) -> None:
