@@ -222,6 +222,9 @@ def check_makefile_installs_from_lock(df: Dockerfile, makefile: str) -> list[str
         problems.append(f"Makefile: `deps` does not `uv pip sync ... requirements.lock` (runs: {deps!r})")
     if not (re.search(r"uv pip install\b[^;]*--no-deps", venv) and "-e ." in venv and "-e ./export" in venv):
         problems.append(f"Makefile: `venv` does not `uv pip install --no-deps -e . -e ./export` (runs: {venv!r})")
+    if not re.search(r"uv pip install\b[^;]*--no-build-isolation", venv):
+        problems.append("Makefile: `venv` builds this project in an isolated environment, with setuptools/wheel "
+                        f"resolved from the index outside the lock: add --no-build-isolation (runs: {venv!r})")
     return problems
 
 
@@ -378,8 +381,10 @@ MUTATIONS = [
     ("lock installed without sync", None,
      ("uv pip sync -p $(PY) requirements.lock", "uv pip install -r requirements.lock"),
      "Makefile installs from the lock", "uv pip sync"),
-    ("venv with deps", None, ("--no-deps -e . -e ./export", "-e . -e ./export"),
+    ("venv with deps", None, ("--no-deps --no-build-isolation -e .", "--no-build-isolation -e ."),
      "Makefile installs from the lock", "--no-deps"),
+    ("venv builds with setuptools from the index", None, ("--no-deps --no-build-isolation -e .", "--no-deps -e ."),
+     "Makefile installs from the lock", "--no-build-isolation"),
     ("lock python drifts", _swap("ARG LOCK_PYTHON=3.11\n", "ARG LOCK_PYTHON=3.12\n"), None,
      "Python versions agree", "PYTHON_VERSION"),
     ("cpu runs as root", _swap("USER 10001:10001\n", "USER root\n"), None, "final user is not root",
