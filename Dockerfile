@@ -128,7 +128,8 @@ ENV PYTHONUNBUFFERED=1 \
     MPLCONFIGDIR=/tmp/matplotlib
 # /opt/python (not /root): the venv's interpreter must be readable by the non-root user.
 RUN --mount=from=uv,source=/uv,target=/usr/local/bin/uv \
-    uv python install "${LOCK_PYTHON}"
+    uv python install "${LOCK_PYTHON}" \
+ && find /tmp -mindepth 1 -delete
 WORKDIR /opt/admd-deploy
 COPY Makefile requirements.lock ./
 RUN --mount=from=uv,source=/uv,target=/usr/local/bin/uv \
@@ -200,7 +201,8 @@ COPY docker/edge-requirements.lock docker/
 RUN --mount=from=uv,source=/uv,target=/usr/local/bin/uv \
     --mount=type=cache,target=/root/.cache/uv,id=admd-uv-edge \
     uv venv --system-site-packages -p /usr/bin/python3 /opt/venv \
- && uv pip sync -p /opt/venv/bin/python docker/edge-requirements.lock
+ && uv pip sync -p /opt/venv/bin/python docker/edge-requirements.lock \
+ && find /tmp -mindepth 1 -delete
 # Optional: NVIDIA's Jetson build of onnxruntime-gpu instead of the CPU wheel, e.g.
 # --build-arg ORT_GPU_INDEX=<Jetson AI Lab index URL for jp6/cu126> --build-arg ORT_GPU_VERSION=<version>
 ARG ORT_GPU_INDEX=""
@@ -211,7 +213,8 @@ RUN --mount=from=uv,source=/uv,target=/usr/local/bin/uv \
       uv pip uninstall -p /opt/venv/bin/python onnxruntime \
       && uv pip install -p /opt/venv/bin/python --no-deps --index-url "${ORT_GPU_INDEX}" \
            "onnxruntime-gpu${ORT_GPU_VERSION:+==${ORT_GPU_VERSION}}"; \
-    fi
+    fi \
+ && find /tmp -mindepth 1 -delete
 COPY export/ export/
 COPY docker/build_manifest.py docker/
 RUN --mount=from=uv,source=/uv,target=/usr/local/bin/uv \
