@@ -49,6 +49,8 @@ DESCRIPTIONS = {
                   "ones this section or the pipeline set themselves.",
     "data.source": "`synthetic` (generated, needs nothing), `yolo` (a data.yaml you have), `dota` / `dior` "
                    "(converted from the official release; see docs/data.md).",
+    "pretrain.synthetic": "Options of the synthetic *source* data, the keys of `data.synthetic`; use another seed, "
+                          "scene style and scale than the target data.",
     "teacher.weights": "A local teacher checkpoint (`.pt`), relative to the recipe file or absolute. Set this or "
                        "`model`, not both.",
     "teacher.model": "A model YAML (e.g. `yolo11s-obb.yaml`) to train the teacher from scratch. Set this or "
@@ -146,6 +148,16 @@ def yaml_value(value: Any) -> str:
     return str(value)
 
 
+def section_class(tp: Any) -> type | None:
+    """The dataclass of a recipe section typed ``Section`` or ``Section | None``; None for a plain key."""
+    if dataclasses.is_dataclass(tp):
+        return tp
+    if typing.get_origin(tp) in (Union, types.UnionType):
+        found = [a for a in typing.get_args(tp) if dataclasses.is_dataclass(a)]
+        return found[0] if found else None
+    return None
+
+
 def default_of(f: dataclasses.Field) -> str:
     if f.default is not dataclasses.MISSING:
         return yaml_value(f.default)
@@ -210,7 +222,7 @@ def section_rows(cls: type, prefix: str, extra_valid: dict[str, list[Any]] | Non
             comments.update(inline_comments(klass))
     rows = []
     for f in dataclasses.fields(cls):
-        if not f.init or (not prefix and f.name in INTERNAL) or dataclasses.is_dataclass(hints[f.name]):
+        if not f.init or (not prefix and f.name in INTERNAL) or section_class(hints[f.name]):
             continue
         path = f"{prefix}.{f.name}" if prefix else f.name
         shared = f"train.{f.name}" if _is_train_field(cls, f.name) else None
@@ -265,11 +277,13 @@ def render(recipe_cls: type | None = None) -> str:
     knobs = docstring_items(DistillConfig)
     extra = {"method": available_methods(), "weight": list(WEIGHT_MODES)}
     for f in dataclasses.fields(recipe_cls):
-        cls = hints[f.name]
-        if not dataclasses.is_dataclass(cls):
+        cls = section_class(hints[f.name])
+        if cls is None:
             continue
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        lines += ["", f"## `{f.name}`" + (" (required)" if required else ""), ""]
+        optional = not required and f.default is None  # `Section | None = None`: the section switches it on
+        note = " (required)" if required else " (optional: absent or null = off)" if optional else ""
+        lines += ["", f"## `{f.name}`{note}", ""]
         doc = inspect.getdoc(cls)
         if doc and not doc.startswith(cls.__name__ + "("):
             lines += [sphinx_to_md(doc.split("\n\n")[0].replace("\n", " ")), ""]
@@ -325,4 +339,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(DOC.parents[1]))  # this checkout's admd_deploy, not another installed one
     sys.exit(main())
