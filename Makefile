@@ -19,10 +19,11 @@ $(DEPS_STAMP): requirements.lock
 	uv pip sync -p $(PY) requirements.lock
 	@touch $@
 
-# Plus this project and the edge package (export/), editable, without dependencies.
+# Plus this project and the edge package (export/), editable, without dependencies. Built with the lock's
+# setuptools (--no-build-isolation): nothing is resolved outside the hashed lock.
 venv: $(STAMP)
 $(STAMP): $(DEPS_STAMP) pyproject.toml export/pyproject.toml
-	uv pip install -p $(PY) --no-deps -e . -e ./export
+	uv pip install -p $(PY) --no-deps --no-build-isolation -e . -e ./export
 	@touch $@
 
 test: $(STAMP)
