@@ -176,6 +176,7 @@ class DistillSection(TrainSettings):
     beta: float = DistillConfig.beta
     warmup_epochs: float = DistillConfig.warmup_epochs
     w_max: float = DistillConfig.w_max
+    align_warmup_epochs: float = DistillConfig.align_warmup_epochs
     baseline: bool = True  # also train the student alone with the same schedule
 
     def __post_init__(self) -> None:
@@ -186,7 +187,7 @@ class DistillSection(TrainSettings):
         return DistillConfig(
             method=self.method, teacher=None if self.method == "none" else teacher, loss_weight=self.loss_weight,
             params=dict(self.params), weight=self.weight, beta=self.beta, warmup_epochs=self.warmup_epochs,
-            w_max=self.w_max,
+            w_max=self.w_max, align_warmup_epochs=self.align_warmup_epochs,
         )
 
 

@@ -31,6 +31,9 @@ class DistillConfig:
         beta: EMA factor of the KD loss tracked by the weighting module.
         warmup_epochs: Epochs before the adaptive weight freezes its reference loss.
         w_max: Upper bound of the KD weight.
+        align_warmup_epochs: Epochs at the start during which the KD loss trains only the align
+            connectors (the student's maps are detached), so that a randomly initialised connector
+            does not push a pretrained student's features around (FitNets' hint stage). 0 = off.
     """
 
     method: str = "admd"
@@ -41,6 +44,7 @@ class DistillConfig:
     beta: float = 0.99
     warmup_epochs: float = 1.0
     w_max: float = 10.0
+    align_warmup_epochs: float = 0.0
 
     def __post_init__(self) -> None:
         from admd_deploy.kd.registry import available_methods
@@ -56,6 +60,8 @@ class DistillConfig:
             raise ValueError(f"distill.warmup_epochs must be >= 0; got {self.warmup_epochs!r}")
         if self.w_max < 1.0:
             raise ValueError(f"distill.w_max must be >= 1 (the weight only ever increases from 1); got {self.w_max!r}")
+        if not self.align_warmup_epochs >= 0:
+            raise ValueError(f"distill.align_warmup_epochs must be >= 0 (0 = off); got {self.align_warmup_epochs!r}")
         if self.loss_weight is not None and not self.loss_weight > 0:
             raise ValueError(f"distill.loss_weight must be > 0 (use method 'none' for no KD); got {self.loss_weight!r}")
         if not isinstance(self.params, dict):

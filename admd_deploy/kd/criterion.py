@@ -53,6 +53,8 @@ class KDCriterion(nn.Module):
         weighting: Keyword parameters of :class:`KDWeight` (``mode``, ``beta``, ``warmup_epochs``,
             ``w_max``); ``None`` means its defaults.
         total_epochs: Length of the run in epochs (``linear`` weighting needs it).
+        align_warmup_epochs: Before this global epoch the student maps are detached: the KD loss
+            trains the align connectors (and a loss's own modules) only.
 
     Raises:
         ValueError: ``method`` is ``none`` or unknown, the channel lists differ in length, or a
@@ -69,11 +71,15 @@ class KDCriterion(nn.Module):
         loss_params: dict[str, Any] | None = None,
         weighting: dict[str, Any] | None = None,
         total_epochs: float | None = None,
+        align_warmup_epochs: float = 0.0,
     ) -> None:
         super().__init__()
         if method == NONE:
             raise ValueError(f"method {NONE!r} trains the student alone: build no KDCriterion for it")
         self.method = method
+        self.align_warmup_epochs = real_number("distill", "align_warmup_epochs", align_warmup_epochs)
+        if self.align_warmup_epochs < 0:
+            raise ValueError(f"distill.align_warmup_epochs must be >= 0 (0 = off); got {align_warmup_epochs!r}")
         self.student_channels = list(student_channels)
         self.teacher_channels = list(teacher_channels)
         self.align = build_align(self.student_channels, self.teacher_channels)
@@ -129,6 +135,7 @@ class KDCriterion(nn.Module):
             raise ValueError(f"loss {self.method!r} needs one teacher score map per level ({levels}); got {got}")
         terms: list[Tensor] = []
         discrepancy: list[Tensor] = []
+        hint_stage = epoch < self.align_warmup_epochs  # the connectors learn first; the student is left alone
         for level, (s, t) in enumerate(zip(student_feats, teacher_feats)):
             cs, ct = self.student_channels[level], self.teacher_channels[level]
             same_grid = s.shape[0] == t.shape[0] and s.shape[2:] == t.shape[2:]
@@ -138,7 +145,7 @@ class KDCriterion(nn.Module):
                     f"N, H, W; got student {tuple(s.shape)}, teacher {tuple(t.shape)}"
                 )
             with torch.autocast(device_type=s.device.type, enabled=False):
-                a = self.align[level](s.float())
+                a = self.align[level](s.detach().float() if hint_stage else s.float())
             score = None if teacher_scores is None else teacher_scores[level]
             terms.append(self.losses[level](a, t, score))
             with torch.no_grad():

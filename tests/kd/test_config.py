@@ -27,7 +27,7 @@ def test_invalid_settings_fail_at_load_naming_the_field(fields, message):
 
 
 def test_unknown_key_lists_the_valid_keys():
-    with pytest.raises(ValueError, match=r"unknown key\(s\) distill.lamda; valid keys: beta, loss_weight, method"):
+    with pytest.raises(ValueError, match=r"unknown key\(s\) distill.lamda; valid keys: align_warmup_epochs, beta, loss_weight, method"):
         DistillConfig.from_dict({"method": "admd", "teacher": "t.pt", "lamda": 2})
 
 

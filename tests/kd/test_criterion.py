@@ -86,6 +86,27 @@ def test_gradient_reaches_the_student_maps_and_the_align_conv_not_the_teacher():
     assert criterion.align[0].weight.grad is not None
 
 
+@pytest.mark.parametrize("method", ["admd", "mse", "mgd"])
+def test_during_the_align_warmup_only_the_connectors_learn(method):
+    criterion = KDCriterion(method, STUDENT, TEACHER, align_warmup_epochs=1.0)
+    for epoch, student_learns in ((0.0, False), (0.99, False), (1.0, True), (3.5, True)):
+        criterion.zero_grad()
+        student = [s.requires_grad_(True) for s in pyramid(STUDENT)]
+        out = criterion(student, pyramid(TEACHER, seed=1), epoch=epoch)
+        out.loss.backward()
+        assert out.raw > 0 and criterion.align[0].weight.grad.abs().sum() > 0  # the connector always learns
+        assert all((s.grad is not None) == student_learns for s in student), (method, epoch)
+    # the same loss value either way: only where the gradient goes changes
+    a = KDCriterion(method, STUDENT, TEACHER, align_warmup_epochs=1.0)
+    b = KDCriterion(method, STUDENT, TEACHER)
+    b.load_state_dict(a.state_dict())
+    torch.manual_seed(0)
+    ra = a(pyramid(STUDENT), pyramid(TEACHER, seed=1), epoch=0.0).raw
+    torch.manual_seed(0)
+    rb = b(pyramid(STUDENT), pyramid(TEACHER, seed=1), epoch=0.0).raw
+    assert torch.allclose(ra, rb)
+
+
 def test_mgd_generators_are_among_the_criterion_parameters():
     criterion = KDCriterion("mgd", STUDENT, TEACHER)
     params = {id(p) for p in criterion.parameters()}
@@ -132,10 +153,11 @@ def test_mismatched_feature_maps_raise_naming_the_shapes(student, teacher, words
     [
         ("none", {}, "trains the student alone"),
         ("admdd", {}, "must be one of admd, cwd, mgd, mse, none, pkd, score_l2"),
-        ("admd", {"loss_params": {"taux": 1.0}}, "valid keys: discrepancy, eps, mask, tau"),
+        ("admd", {"loss_params": {"taux": 1.0}}, "valid keys: discrepancy, eps, mask, normalize, tau"),
         ("admd", {"weighting": {"betta": 0.9}}, "valid keys: beta, mode, total_epochs, w_max, warmup_epochs"),
         ("admd", {"weighting": {"mode": "linear"}}, "pass total_epochs"),
         ("admd", {"loss_weight": 0.0}, "loss_weight must be > 0"),
+        ("admd", {"align_warmup_epochs": -1.0}, "align_warmup_epochs must be >= 0"),
     ],
 )
 def test_invalid_construction_raises_with_the_fix(method, kwargs, words):

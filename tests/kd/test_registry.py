@@ -83,7 +83,7 @@ def test_building_none_explains_that_the_student_trains_alone():
 @pytest.mark.parametrize(
     ("method", "bad", "valid"),
     [
-        ("admd", "taux", "discrepancy, eps, mask, tau"),
+        ("admd", "taux", "discrepancy, eps, mask, normalize, tau"),
         ("cwd", "temperature", "tau"),
         ("mgd", "alpha", "mask_ratio"),
         ("pkd", "tau", "eps"),

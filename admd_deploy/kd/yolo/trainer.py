@@ -110,6 +110,7 @@ class KDTrainerMixin:
             loss_params=self.distill.params,
             weighting=self.distill.weighting(),
             total_epochs=float(self.epochs),
+            align_warmup_epochs=self.distill.align_warmup_epochs,
         ).to(next(student.parameters()).device)
         if self.resume:
             self._kd_resume_state = self._read_sidecar(Path(self.args.resume))
