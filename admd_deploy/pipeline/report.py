@@ -16,6 +16,12 @@ RECONSTRUCTION = ("ADMD here is reconstructed from the paper's abstract (Li, Che
                   "every choice the abstract leaves open is a recipe option.")
 
 
+SINGLE_SEED_NOTE = ("One seed per model: a difference between the distilled and the baseline student smaller than the "
+                    "seed-to-seed spread is noise (2-4 points mAP50-95 from scratch at the quickstart's budget). "
+                    "What distillation does is measured with paired seeds by `admd-deploy bench kd`: see BENCHMARKS.md, "
+                    "\"KD comparison: pretrained start\".")
+
+
 def inputs(ctx: Context) -> dict[str, Any]:
     return {s: ctx.ledger.records[s].key for s in ("evaluate", "export", "verify") if s in ctx.ledger.records} | {
         "report": ctx.recipe.to_dict()["report"]}
@@ -39,6 +45,7 @@ def build(ctx: Context) -> dict[str, Any]:
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "protocol": ev["protocol"], "note": RECONSTRUCTION,
         "models": models, "exports": ver.get("exports", {}), "gates": ver.get("gates", []),
         "passed": bool(ver.get("passed")), "gap_closed_map50_95": gap_closed(models), "bundle": ver.get("bundle"),
+        "kd_note": SINGLE_SEED_NOTE if "baseline" in models and "student" in models else None,
         "stages": stages,
     }
 
@@ -117,7 +124,7 @@ def markdown(report: dict[str, Any], figures: dict[str, str], run_dir: Path) -> 
         "the exports. The exports were timed together in interleaved rounds, and `Nx onnx` is the median over "
         "rounds of their speed against the FP32 ONNX in the same round.", "",
         f"Share of the teacher-baseline gap closed by distillation (mAP50-95): "
-        f"{'n/a' if gc is None else f'{100 * gc:.0f}%'}.", "",
+        f"{'n/a' if gc is None else f'{100 * gc:.0f}%'}." + (f" {report['kd_note']}" if report.get("kd_note") else ""), "",
         "## Gates", "", markdown_table(gates, ("gate", "value", "limit", "result")) if gates else "none", "",
     ]
     for title, path in figures.items():
