@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from admd_deploy.errors import UsageError
 
 STEPS = ("student", "teacher", "distilled", "kd_loss")
 
@@ -44,7 +45,7 @@ def summarize(times: dict[str, list[float]]) -> dict[str, Any]:
     """
     missing = [k for k in STEPS if len(times.get(k, ())) < 2]
     if missing:
-        raise ValueError(f"step-cost needs at least 2 samples of each step ({', '.join(STEPS)}); "
+        raise UsageError(f"step-cost needs at least 2 samples of each step ({', '.join(STEPS)}); "
                          f"too few for {', '.join(missing)}: raise --reps or --rounds")
     med = {k: statistics.median(times[k]) for k in STEPS}
     iqr = {}
@@ -91,9 +92,9 @@ def run_step_cost(
     """
     for name, value in (("imgsz", imgsz), ("batch", batch), ("reps", reps), ("rounds", rounds)):
         if value < 1:
-            raise ValueError(f"--{name} must be >= 1; got {value}")
+            raise UsageError(f"--{name} must be >= 1; got {value}")
     if reps * rounds < 2:
-        raise ValueError(f"--reps x --rounds must be >= 2 to give an IQR; got {reps} x {rounds}")
+        raise UsageError(f"--reps x --rounds must be >= 2 to give an IQR; got {reps} x {rounds}")
     import torch
 
     from admd_deploy.data import SynthConfig, generate_synthetic

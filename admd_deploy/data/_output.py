@@ -17,6 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 import yaml
+from admd_deploy.errors import MissingFileError, OutputExistsError, UsageError
 
 LOGGER = logging.getLogger(__name__)
 
@@ -31,16 +32,16 @@ def image_size(path: str | Path) -> tuple[int, int]:
         return struct.unpack(">II", head[16:24])
     img = cv2.imread(str(path))  # applies EXIF orientation, as Ultralytics' exif_size does
     if img is None:
-        raise ValueError(f"cannot read image {path}: not an image OpenCV can decode. Fix: replace or remove it.")
+        raise UsageError(f"cannot read image {path}: not an image OpenCV can decode. Fix: replace or remove it.")
     return img.shape[1], img.shape[0]
 
 
 def resolve_dirs(src: str | Path, out: str | Path) -> tuple[Path, Path]:
     src_dir, out_dir = Path(src).expanduser().resolve(), Path(out).expanduser().resolve()
     if not src_dir.is_dir():
-        raise FileNotFoundError(f"dataset root {src_dir} not found. Fix: pass the folder that holds train/ and val/.")
+        raise MissingFileError(f"dataset root {src_dir} not found. Fix: pass the folder that holds train/ and val/.")
     if out_dir == src_dir or out_dir in src_dir.parents:
-        raise ValueError(f"out {out_dir} must not contain src {src_dir}. Fix: choose an output folder outside it.")
+        raise UsageError(f"out {out_dir} must not contain src {src_dir}. Fix: choose an output folder outside it.")
     return src_dir, out_dir
 
 
@@ -98,9 +99,9 @@ def is_conversion(folder: Path, converter: str) -> bool:
 
 def check_replaceable(out: Path, converter: str) -> None:
     if out.is_symlink() or (out.exists() and not out.is_dir()):
-        raise FileExistsError(f"{out} exists and is not a folder. Fix: pass another out, or delete {out}.")
+        raise OutputExistsError(f"{out} exists and is not a folder. Fix: pass another out, or delete {out}.")
     if out.is_dir() and any(out.iterdir()) and not is_conversion(out, converter):
-        raise FileExistsError(f"{out} is not empty and is not an earlier output of {converter} (no {MARKER}); "
+        raise OutputExistsError(f"{out} is not empty and is not an earlier output of {converter} (no {MARKER}); "
                               f"refusing to overwrite it. Fix: pass an empty or new out, or delete {out} first.")
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from admd_deploy.kd.config import DistillConfig
+from admd_deploy.errors import MissingFileError, UsageError
 
 LOGGER = logging.getLogger(__name__)
 
@@ -34,9 +35,9 @@ class DistillResult:
 def _existing_file(value: str | Path, what: str, suffixes: tuple[str, ...]) -> Path:
     path = Path(value).expanduser()
     if path.suffix not in suffixes:
-        raise ValueError(f"{what} must be a {' or '.join(suffixes)} file; got {str(value)!r}")
+        raise UsageError(f"{what} must be a {' or '.join(suffixes)} file; got {str(value)!r}")
     if not path.is_file():
-        raise FileNotFoundError(f"{what} not found: {path.resolve()} (admd-deploy uses local files only)")
+        raise MissingFileError(f"{what} not found: {path.resolve()} (admd-deploy uses local files only)")
     return path.resolve()
 
 
@@ -47,7 +48,7 @@ def _model_spec(value: str | Path, what: str) -> str:
         return str(_existing_file(path, what, (".pt",)))
     if path.suffix in {".yaml", ".yml"}:
         return str(path.resolve()) if path.is_file() else str(value)
-    raise ValueError(f"{what} must be a local .pt checkpoint or a model .yaml; got {str(value)!r}")
+    raise UsageError(f"{what} must be a local .pt checkpoint or a model .yaml; got {str(value)!r}")
 
 
 def guess_task(student: str) -> str:
@@ -66,9 +67,9 @@ def guess_task(student: str) -> str:
         else:
             task = guess_model_task(yaml_model_load(student))
     except Exception as err:  # noqa: BLE001 - Ultralytics raises many kinds for unreadable models
-        raise ValueError(f"cannot read the student model {student!r}: {err}") from err
+        raise UsageError(f"cannot read the student model {student!r}: {err}") from err
     if task not in TASKS:
-        raise ValueError(f"student {student!r} is a {task!r} model; admd-deploy distils {', '.join(TASKS)} models")
+        raise UsageError(f"student {student!r} is a {task!r} model; admd-deploy distils {', '.join(TASKS)} models")
     return task
 
 
@@ -125,7 +126,7 @@ def distill(
     student_spec = _model_spec(student, "student")
     task = task or guess_task(student_spec)
     if task not in TASKS:
-        raise ValueError(f"task must be one of {', '.join(TASKS)}; got {task!r}")
+        raise UsageError(f"task must be one of {', '.join(TASKS)}; got {task!r}")
     project = Path(train_args.pop("project", None) or "runs/distill").expanduser().resolve()
     name = train_args.pop("name", None) or method
 
@@ -134,7 +135,7 @@ def distill(
     if resume:
         last = project / name / "weights" / "last.pt" if resume is True else Path(resume).expanduser().resolve()
         if not last.is_file():
-            raise FileNotFoundError(f"nothing to resume: {last} does not exist (check --project/--name)")
+            raise MissingFileError(f"nothing to resume: {last} does not exist (check --project/--name)")
         args = {k: v for k, v in args.items() if k not in {"project", "name"}}  # they come from the checkpoint
         args.update(resume=str(last), model=str(last))
     else:

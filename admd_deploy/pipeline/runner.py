@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from admd_deploy.errors import AdmdDeployError
+from admd_deploy.errors import AdmdDeployError, UsageError
 from admd_deploy.pipeline import evaluate, exporting, report, training, verify
 from admd_deploy.pipeline.context import Context
 from admd_deploy.pipeline.ledger import Ledger, stable_hash
@@ -73,7 +73,7 @@ def run_pipeline(recipe: Recipe, run_dir: str | Path | None = None, from_stage: 
     run_dir = Path(run_dir or Path("runs") / recipe.name).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     if from_stage is not None and from_stage not in STAGES:
-        raise ValueError(f"--from must be one of {', '.join(STAGES)}; got {from_stage!r}")
+        raise UsageError(f"--from must be one of {', '.join(STAGES)}; got {from_stage!r}")
     save_recipe(recipe, run_dir / "recipe.yaml")  # the resolved recipe, overrides applied
     ledger = Ledger(run_dir)
     if from_stage:
