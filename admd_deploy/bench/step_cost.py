@@ -41,7 +41,7 @@ def summarize(times: dict[str, list[float]]) -> dict[str, Any]:
     """Medians, IQRs (ms) and the ratios of the four steps' samples (see the module docstring).
 
     Raises:
-        ValueError: If a step is missing or has fewer than 2 samples (no IQR).
+        UsageError: If a step is missing or has fewer than 2 samples (no IQR).
     """
     missing = [k for k in STEPS if len(times.get(k, ())) < 2]
     if missing:
@@ -87,12 +87,18 @@ def run_step_cost(
         ``(student + teacher) / student`` and ``kd_loss_share`` (a fraction of the distilled step).
 
     Raises:
-        ValueError: If ``imgsz``, ``batch``, ``reps`` or ``rounds`` is not positive, or
-            ``reps * rounds`` < 2 (no IQR), or the method or models are invalid.
+        UsageError: If ``batch``, ``reps`` or ``rounds`` is not positive, ``imgsz`` is not a multiple of 32,
+            ``method`` is ``none``, ``reps * rounds`` < 2 (no IQR), or the method or models are invalid.
     """
-    for name, value in (("imgsz", imgsz), ("batch", batch), ("reps", reps), ("rounds", rounds)):
-        if value < 1:
-            raise UsageError(f"--{name} must be >= 1; got {value}")
+    from admd_deploy import checks
+
+    for name, value in (("batch", batch), ("reps", reps), ("rounds", rounds)):
+        checks.positive_int(f"--{name}", value)
+    checks.image_size("--imgsz", imgsz)  # the recipe's own check of the same value
+    if method == "none":
+        raise UsageError("--method: step-cost times a distilled step against the student alone, and 'none' has no "
+                         "distilled step. Fix: pick a distillation method, e.g. --method admd (or cwd, mgd, mse, pkd, "
+                         "score_l2)")
     if reps * rounds < 2:
         raise UsageError(f"--reps x --rounds must be >= 2 to give an IQR; got {reps} x {rounds}")
     import torch

@@ -86,8 +86,41 @@ def write_data_yaml(tmp: Path, final: Path, splits: Sequence[str], names: Sequen
 
 
 def write_marker(tmp: Path, converter: str, src: Path, params: dict[str, Any], counts: dict[str, Any]) -> None:
-    meta = dict(converter=converter, format=1, source=str(src), params=params, counts=counts)
+    files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if not p.is_dir())
+    meta = dict(converter=converter, format=1, source=str(src), params=params, counts=counts, files=files)
     (tmp / MARKER).write_text(json.dumps(meta, indent=2) + "\n")  # written last: marks a complete conversion
+
+
+def _written_by_converter(folder: Path) -> set[str] | None:
+    """The files an earlier conversion wrote (its marker's list), or None for a marker without one."""
+    try:
+        files = json.loads((folder / MARKER).read_text()).get("files")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return set(files) if isinstance(files, list) else None
+
+
+def _foreign_files(out: Path) -> list[str]:
+    """Files in an earlier conversion ``out`` that the converter did not write (the user's: never deleted).
+
+    Ultralytics' label caches (``*.cache``, written next to the labels when training reads them)
+    are derived and may go. A marker from before the file list: anything outside the layout
+    (``images/<split>/*``, ``labels/<split>/*``, ``data.yaml``) counts as the user's.
+    """
+    written = _written_by_converter(out)
+    foreign = []
+    for p in out.rglob("*"):
+        if p.is_dir():
+            continue
+        rel = p.relative_to(out).as_posix()
+        if rel == MARKER or p.suffix == ".cache":
+            continue
+        parts = rel.split("/")
+        ours = rel in written if written is not None else (
+            rel == "data.yaml" or (len(parts) == 3 and parts[0] in ("images", "labels")))
+        if not ours:
+            foreign.append(rel)
+    return sorted(foreign)
 
 
 def is_conversion(folder: Path, converter: str) -> bool:
@@ -103,6 +136,12 @@ def check_replaceable(out: Path, converter: str) -> None:
     if out.is_dir() and any(out.iterdir()) and not is_conversion(out, converter):
         raise OutputExistsError(f"{out} is not empty and is not an earlier output of {converter} (no {MARKER}); "
                               f"refusing to overwrite it. Fix: pass an empty or new out, or delete {out} first.")
+    foreign = _foreign_files(out) if out.is_dir() and is_conversion(out, converter) else []
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise OutputExistsError(f"{out} is an earlier output of {converter} but also holds {len(foreign)} file(s) it "
+                                f"did not write ({shown}); replacing it would delete them. Fix: move them out of "
+                                f"{out}, or pass another out.")
 
 
 @contextmanager

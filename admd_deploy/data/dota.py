@@ -320,9 +320,16 @@ def _write_patches(samples: list[_Sample], tmp: Path, split: str, crop_sizes: li
             instances += int(keep.sum())
         try:  # normalises each window's labels by the patch size and writes {stem}__{size}__{x}___{y}.jpg/.txt
             crop_and_save({"filepath": str(s.image)}, windows, window_objs, str(im_dir), str(lb_dir))
-        except TypeError as err:  # imread returned None
-            raise UsageError(f"cannot read image {s.image}. Fix: replace or remove it.") from err
+        except (TypeError, AttributeError) as err:
+            if _decodes(s.image):  # the image is fine: the fault is in the call (e.g. crop_and_save's signature)
+                raise
+            raise UsageError(f"cannot read image {s.image}: OpenCV cannot decode it. Fix: replace or remove it.") from err
         patches += len(windows)
     return dict(patches=patches, patch_instances=instances)
 
 
+def _decodes(image: Path) -> bool:
+    """Whether OpenCV decodes ``image`` (what crop_and_save reads it with)."""
+    import cv2
+
+    return cv2.imread(str(image)) is not None
