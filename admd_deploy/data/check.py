@@ -2,8 +2,9 @@
 
 Ultralytics drops an image whose file does not decode or whose label file has a malformed line,
 and says so only in its scan warnings; the model then trains on less data than the user thinks.
-:func:`check_dataset` runs Ultralytics' own per-file check (``verify_image_label``, the one its
-dataset scan uses) over every image of the train and val splits and lists the files it would drop.
+:func:`check_dataset` decodes every image of the train and val splits, checks the shape of every
+label line, and runs Ultralytics' own per-file check (``verify_image_label``, the one its dataset
+scan uses), and lists the files training would drop or misread.
 :func:`require_clean` turns that into one refusal unless the user allowed it
 (``data.allow_corrupt: true`` / ``--allow-corrupt``).
 """
@@ -113,13 +114,60 @@ def _image_files(sources: list[Path]) -> list[str]:
     return sorted(files)
 
 
+def _image_problem(image: str) -> str | None:
+    """Why ``image`` is not an image (no decoder recognises its header), or None.
+
+    Checked before Ultralytics' own check, which on an unidentifiable file tries to install an
+    image plugin (pi-heif) instead of saying the file is broken. A header read only: cheap.
+    """
+    import cv2
+
+    if not Path(image).is_file():
+        return "the image file is missing"
+    if not cv2.haveImageReader(image):
+        return "the image does not decode (no image format recognises the file)"
+    return None
+
+
+def _label_problem(label: str) -> str | None:
+    """A label line that is neither 'class x y w h' nor 'class x1 y1 ... xn yn' (n >= 3), or None.
+
+    Ultralytics reads such a line as a degenerate polygon (or drops the image); either way it is not
+    what the user meant.
+    """
+    path = Path(label)
+    if not path.is_file():
+        return None  # a background image
+    for lineno, line in enumerate(path.read_text(encoding="utf-8-sig", errors="replace").splitlines(), 1):
+        n = len(line.split())
+        if n and n != 5 and (n < 7 or n % 2 == 0):
+            return (f"{path.name}:{lineno} has {n} values; a label line is 'class x y w h' (5) or 'class x1 y1 x2 y2 "
+                    "x3 y3 x4 y4' (9, OBB)")
+    return None
+
+
+def _verify(job: tuple) -> str | None:
+    """The reason Ultralytics would drop (or misread) this image/label pair, or None when it is fine."""
+    from ultralytics.data.utils import verify_image_label
+
+    image, label = job[0], job[1]
+    problem = _image_problem(image) or _label_problem(label)
+    if problem:
+        return problem
+    out = verify_image_label(job)
+    if out[0] is None:  # Ultralytics' marker of a dropped sample; its message ends with the reason
+        reason = str(out[-1]).split("ignoring corrupt image/label: ", 1)[-1]
+        return reason.splitlines()[0] if reason else "dropped by Ultralytics' label check"
+    return None
+
+
 def check_dataset(data_yaml: str | Path, field_name: str = "data") -> DatasetCheck:
     """Verify every train and val image and its label the way Ultralytics' dataset scan does."""
     sources = resolve_data_yaml(data_yaml, field_name)
     from admd_deploy import yolo_env
 
     yolo_env.prepare()
-    from ultralytics.data.utils import img2label_paths, verify_image_label
+    from ultralytics.data.utils import img2label_paths
 
     meta = yaml.safe_load(Path(data_yaml).read_text())
     names = meta.get("names")
@@ -134,10 +182,9 @@ def check_dataset(data_yaml: str | Path, field_name: str = "data") -> DatasetChe
         labels = img2label_paths(images)
         jobs = [(im, lb, "", False, num_cls, 0, 0, False) for im, lb in zip(images, labels)]
         with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-            for (im, _lb, *_), out in zip(jobs, pool.map(verify_image_label, jobs)):
-                if out[0] is None:  # Ultralytics' marker of a dropped sample; its message ends with the reason
-                    reason = str(out[-1]).split("ignoring corrupt image/label: ", 1)[-1]
-                    result.bad.append(BadFile(split, im, reason.splitlines()[0] if reason else "unreadable"))
+            for job, problem in zip(jobs, pool.map(_verify, jobs)):
+                if problem:
+                    result.bad.append(BadFile(split, job[0], problem))
     return result
 
 
