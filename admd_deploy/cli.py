@@ -254,8 +254,6 @@ def _cmd_quickstart(ns: argparse.Namespace) -> int:
 
 
 def _cmd_export(ns: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from admd_deploy import checks
     from admd_deploy.pipeline.runner import removed_if_failed
 
@@ -284,8 +282,6 @@ def _cmd_export(ns: argparse.Namespace) -> int:
 
 
 def _cmd_verify(ns: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from admd_deploy.errors import MissingFileError
 
     run_dir = Path(ns.run_dir)
@@ -304,8 +300,6 @@ def _cmd_bench(ns: argparse.Namespace) -> int:
 
 
 def _cmd_bench_kd(ns: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from admd_deploy.bench.kd import run_kd_bench
 
     recipe = _load(ns.recipe, ns.overrides)
@@ -330,7 +324,6 @@ def _cmd_bench_step_cost(ns: argparse.Namespace) -> int:
 
 def _cmd_bench_edge(ns: argparse.Namespace) -> int:
     import json
-    from pathlib import Path
 
     if importlib.util.find_spec("admd_edge") is None:
         raise UsageError("bench edge needs the admd-edge package: pip install -e export")

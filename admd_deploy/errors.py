@@ -30,5 +30,8 @@ class AdmdDeployError(Exception):
     """Base class of admd-deploy's domain failures."""
 
 
-class IncompatibleModelsError(AdmdDeployError, ValueError):
-    """Teacher and student cannot be paired for feature distillation (levels, strides, task, classes)."""
+class IncompatibleModelsError(AdmdDeployError, UsageError):
+    """Teacher and student cannot be paired for feature distillation (levels, strides, task, classes).
+
+    The user picked the pair, so it is also a :class:`UsageError` (exit code 2).
+    """

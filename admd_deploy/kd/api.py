@@ -148,6 +148,8 @@ def distill(
         task = checks.task_matches("student", student_spec, task, "task") if task else guess_task(student_spec)
     else:
         task = task or guess_task(student_spec)
+    if config is not None and config.teacher is not None:  # a text file named .pt fails here, not in the trainer
+        checks.task_matches("teacher", config.teacher, task, "task")
     from admd_deploy.data.check import require_clean
 
     require_clean(data_path, allow_corrupt, "data", "--allow-corrupt (allow_corrupt=True)")
