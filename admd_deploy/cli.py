@@ -7,18 +7,15 @@ import importlib.util
 import logging
 import re
 import sys
-import time
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from admd_deploy.errors import AdmdDeployError, UsageError
+from admd_deploy.errors import UsageError
+from admd_deploy.failure import EXIT_USAGE, INTERRUPTED, report_failure
 
-EXIT_USAGE = 2
-EXIT_FAILED = 1
 OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
 
 EPILOG_DISTILL = """\
@@ -457,59 +454,6 @@ def _remove_unfinished_runs(project: Path, before: set[Path], existed: bool) -> 
         project.rmdir()
 
 
-def _log_unexpected(command: str) -> Path:
-    """Write the current exception's traceback to a log file and return its path."""
-    from admd_deploy import yolo_env
-
-    folder = yolo_env.home() / "logs"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        import tempfile
-
-        folder = Path(tempfile.gettempdir())
-    path = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{command}.log"
-    path.write_text(f"admd-deploy {' '.join(sys.argv[1:])}\n\n{traceback.format_exc()}")
-    return path
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return f"{type(err).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
-
-
-def _report_failure(command: str, err: BaseException, verbose: bool) -> int:
-    """Exit 2 for the user's input (one line), 1 for a failed stage or anything unexpected (one line + log)."""
-    cause = err.__cause__ if getattr(err, "stage", None) else None  # a pipeline stage that raised
-    if isinstance(err, UsageError) or isinstance(cause, UsageError):
-        print(f"admd-deploy {command}: error: {cause or err}", file=sys.stderr)
-        if verbose:
-            traceback.print_exception(err, file=sys.stderr)
-        return EXIT_USAGE
-    if getattr(err, "stage", None):
-        log = getattr(err, "log", None)
-        print(f"admd-deploy {command}: {err}; traceback in {log}. Fix the cause and run the same command again: "
-              "finished stages are skipped and an interrupted training continues (--from STAGE reruns from a stage)",
-              file=sys.stderr)
-    elif isinstance(err, AdmdDeployError):
-        print(f"admd-deploy {command}: {err}", file=sys.stderr)
-    else:
-        log = _log_unexpected(command)
-        print(f"admd-deploy {command}: unexpected error: {_first_line(err)}; full traceback in {log} "
-              "(rerun with -v to print it)", file=sys.stderr)
-    if verbose:
-        traceback.print_exception(err, file=sys.stderr)
-    return EXIT_FAILED
-
-
-_INTERRUPTED = {
-    "distill": "rerun the same command with --resume to continue",
-    "run": "run the same command again to continue (finished stages are skipped)",
-    "quickstart": "run the same command again to continue (finished stages are skipped)",
-    "export": "run the same command again to continue (finished stages are skipped)",
-}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code.
 
@@ -530,11 +474,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return commands[ns.command](ns)
     except KeyboardInterrupt:
-        hint = _INTERRUPTED.get(ns.command)
+        hint = INTERRUPTED.get(ns.command)
         print(f"admd-deploy {ns.command}: interrupted{'; ' + hint if hint else ''}", file=sys.stderr)
         return 130
     except Exception as err:  # noqa: BLE001 - sorted into the user's input, a failed stage, or unexpected
-        return _report_failure(ns.command, err, ns.verbose)
+        return report_failure(ns.command, err, ns.verbose)
 
 
 if __name__ == "__main__":
