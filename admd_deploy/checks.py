@@ -166,7 +166,8 @@ def yaml_task(field: str, value: str) -> str:
         raise MissingFileError(f"{field}: model YAML not found: {value} (neither a local file nor a model Ultralytics "
                                "ships). Fix: check the name, e.g. yolo11n.yaml or yolo11n-obb.yaml") from err
     except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise UsageError(f"{field}: {value} is not a valid model YAML ({err}). Fix: the file") from err
+        raise UsageError(f"{field}: {value} is not a valid model YAML ({str(err).splitlines()[0]}). Fix: the "
+                         "file's YAML syntax") from err
     if not isinstance(cfg, dict) or not cfg.get("head"):
         raise UsageError(f"{field}: {value} is not a model YAML (no 'head' section). Fix: pass a model YAML such as "
                          "yolo11n.yaml, not a data YAML")

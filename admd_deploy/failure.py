@@ -48,7 +48,8 @@ def report_failure(command: str, err: BaseException, verbose: bool) -> int:
     """Exit 2 for the user's input (one line), 1 for a failed stage or anything unexpected (one line + log)."""
     cause = err.__cause__ if getattr(err, "stage", None) else None  # a pipeline stage that raised
     if isinstance(err, UsageError) or isinstance(cause, UsageError):
-        print(f"admd-deploy {command}: error: {cause or err}", file=sys.stderr)
+        text = " ".join(line.strip() for line in str(cause or err).splitlines() if line.strip())  # one line
+        print(f"admd-deploy {command}: error: {text}", file=sys.stderr)
         if verbose:
             traceback.print_exception(err, file=sys.stderr)
         return EXIT_USAGE

@@ -159,3 +159,18 @@ def test_dota_blames_an_image_that_does_not_decode(tmp_path, capsys):
     code = main(["data", "dota", str(src), str(tmp_path / "out"), "--crop-size", "64", "--gap", "16"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "cannot read image" in err and "P0001.png" in err and "Fix: replace or remove it" in err
+
+
+def test_a_usage_error_is_always_printed_on_one_line(capsys):
+    from admd_deploy.failure import report_failure
+
+    assert report_failure("run", UsageError("data: bad\n  see the file\n"), verbose=False) == 2
+    assert capsys.readouterr().err == "admd-deploy run: error: data: bad see the file\n"
+
+
+def test_an_incompatible_teacher_student_pair_is_the_users_input_exit_2(capsys):
+    from admd_deploy.errors import IncompatibleModelsError
+    from admd_deploy.failure import report_failure
+
+    assert report_failure("distill", IncompatibleModelsError("teacher levels P2-P5, student levels P3-P5"), False) == 2
+    assert "error: teacher levels P2-P5, student levels P3-P5" in capsys.readouterr().err
