@@ -91,7 +91,7 @@ def train_arg(field: str, key: str) -> None:
     if known and key not in known:
         close = difflib.get_close_matches(key, known, n=3)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        hint += f"(also close: {', '.join(map(repr, close[1:]))}) " if close[1:] else ""
+        hint += f"(also close: {', '.join(map(repr, close[1:]))}); " if close[1:] else ""
         raise UsageError(f"{field} is not an Ultralytics training argument; {hint}see `yolo cfg` for the valid ones")
 
 
