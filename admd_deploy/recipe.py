@@ -16,7 +16,6 @@ from typing import Any, Literal
 import yaml
 
 from admd_deploy import checks
-from admd_deploy.checks import ultralytics_train_keys  # noqa: F401 - its former home
 from admd_deploy.errors import UsageError
 from admd_deploy.kd.config import DistillConfig
 from admd_deploy.schema import RecipeError, dump, load, set_dotted
