@@ -8,13 +8,14 @@ import logging
 import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from admd_deploy.errors import AdmdDeployError
+from admd_deploy.errors import UsageError
+from admd_deploy.failure import EXIT_USAGE, INTERRUPTED, report_failure
 
-EXIT_USAGE = 2
 OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
 
 EPILOG_DISTILL = """\
@@ -84,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--name", help="run name inside --project (default: the method)")
     d.add_argument("--resume", nargs="?", const=True, default=False, metavar="LAST_PT",
                    help="continue an interrupted run: its last.pt, or project/name/weights/last.pt when given no path")
+    d.add_argument("--allow-corrupt", action="store_true",
+                   help="train even when images or label files would be dropped (they are listed); default: refuse")
     k = d.add_argument_group("distillation")
     k.add_argument("--loss-weight", type=float, help="lambda in L = L_det + lambda * w_t * L_kd (default: the method's)")
     k.add_argument("--weight", choices=("adaptive", "constant", "linear"),
@@ -104,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--from", dest="from_stage", metavar="STAGE",
                    help="rerun from this stage on: data, teacher, baseline, student, evaluate, export, verify, report")
     r.add_argument("--out", help="run folder (default runs/<recipe name>)")
+    r.epilog = ("A failed or interrupted run continues where it stopped when the same command is run again "
+                "(finished stages are skipped); --from STAGE reruns from that stage on.")
 
     q = sub.add_parser("quickstart", help="the built-in demo: synthetic aerial OBB data, teacher, baseline, ADMD "
                        "student, export, verify, report (about 15 minutes on 2 CPU cores)")
@@ -203,6 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("src", help="DIOR root with JPEGImages-*, Annotations/, ImageSets/Main/")
     di.add_argument("out")
     di.add_argument("--oriented", action="store_true", help="DIOR-R oriented boxes (YOLO-OBB labels)")
+    dc = dts.add_parser("check", help="check a YOLO dataset without training: the files training would drop",
+                        description="Read the data YAML, check its folders, and verify every train and val image "
+                        "and label file as Ultralytics' dataset scan does; list the files training would drop "
+                        "(corrupt images, malformed label lines). Exit 0 when clean, 2 otherwise.")
+    dc.add_argument("data_yaml", help="dataset YAML in Ultralytics format")
     return parser
 
 
@@ -217,7 +227,7 @@ def _cmd_run(ns: argparse.Namespace, recipe=None) -> int:
     from admd_deploy.pipeline.report import markdown_table, summary_rows
 
     recipe = recipe or _load(ns.recipe, ns.overrides)
-    result = run_pipeline(recipe, ns.out, ns.from_stage)
+    result = run_pipeline(recipe, ns.out, ns.from_stage, verify_only=getattr(ns, "verify_only", False))
     rep = result.report
     print()
     print(markdown_table(summary_rows(rep), ("model", "mAP50", "mAP50-95", "params", "CPU latency (batch 1)")))
@@ -241,16 +251,19 @@ def _cmd_quickstart(ns: argparse.Namespace) -> int:
 
 
 def _cmd_export(ns: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from admd_deploy.kd.api import guess_task
+    from admd_deploy import checks
+    from admd_deploy.pipeline.runner import removed_if_failed
 
     weights = Path(ns.weights).expanduser().resolve()
-    if weights.suffix != ".pt" or not weights.is_file():
-        raise FileNotFoundError(f"student checkpoint not found (a .pt file): {weights}")
-    imgsz = ns.imgsz or _checkpoint_imgsz(weights)
+    if weights.suffix != ".pt":
+        raise UsageError(f"weights must be a trained student checkpoint (.pt); got {ns.weights!r}")
+    task = checks.model_task("weights", weights)  # a missing or unreadable .pt is refused here, in one line
+    if task not in checks.TASKS:
+        raise UsageError(f"weights: {weights.name} is a {task!r} model; admd-deploy exports detect and obb models")
+    imgsz = checks.image_size("--imgsz", ns.imgsz) if ns.imgsz is not None else checks.checkpoint_imgsz("weights",
+                                                                                                         weights)
     recipe = {
-        "name": f"export-{weights.stem}", "task": guess_task(str(weights)),
+        "name": f"export-{weights.stem}", "task": task,
         "data": {"source": "yolo", "path": str(Path(ns.data).expanduser().resolve())},
         "teacher": {"weights": str(Path(ns.teacher).expanduser().resolve())} if ns.teacher else {},
         "student": {"weights": str(weights)},
@@ -258,27 +271,20 @@ def _cmd_export(ns: argparse.Namespace) -> int:
         "export": {"formats": [f.strip() for f in ns.formats.split(",") if f.strip()]},
     }
     out = Path(ns.out or f"runs/export-{weights.stem}").resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "export-recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
-    ns.out, ns.from_stage = str(out), None
-    return _cmd_run(ns, _load(str(out / "export-recipe.yaml"), ns.overrides))
-
-
-def _checkpoint_imgsz(weights) -> int:
-    import torch
-
-    args = torch.load(weights, map_location="cpu", weights_only=False).get("train_args") or {}
-    size = args.get("imgsz", 640)
-    return int(size[0] if isinstance(size, (list, tuple)) else size)
+    with removed_if_failed(out):  # a folder this command made is not left behind half-made
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "export-recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
+        ns.out, ns.from_stage = str(out), None
+        return _cmd_run(ns, _load(str(out / "export-recipe.yaml"), ns.overrides))
 
 
 def _cmd_verify(ns: argparse.Namespace) -> int:
-    from pathlib import Path
+    from admd_deploy.errors import MissingFileError
 
     run_dir = Path(ns.run_dir)
     if not (run_dir / "recipe.yaml").is_file():
-        raise FileNotFoundError(f"{run_dir} has no recipe.yaml: pass a run folder made by run, quickstart or export")
-    ns.out, ns.from_stage = str(run_dir), "verify"
+        raise MissingFileError(f"{run_dir} has no recipe.yaml: pass a run folder made by run, quickstart or export")
+    ns.out, ns.from_stage, ns.verify_only = str(run_dir), "verify", True
     return _cmd_run(ns, _load(str(run_dir / "recipe.yaml"), ns.overrides))
 
 
@@ -291,15 +297,13 @@ def _cmd_bench(ns: argparse.Namespace) -> int:
 
 
 def _cmd_bench_kd(ns: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from admd_deploy.bench.kd import run_kd_bench
 
     recipe = _load(ns.recipe, ns.overrides)
     try:
         seeds = [int(x) for x in ns.seeds.split(",") if x.strip()]
     except ValueError as err:
-        raise ValueError(f"--seeds must be a comma list of integers, e.g. 0,1,2; got {ns.seeds!r}") from err
+        raise UsageError(f"--seeds must be a comma list of integers, e.g. 0,1,2; got {ns.seeds!r}") from err
     methods = [m.strip() for m in ns.methods.split(",") if m.strip()]
     out = Path(ns.out or f"runs/bench-kd-{recipe.name}")
     run_kd_bench(recipe, methods, seeds, out)
@@ -317,10 +321,9 @@ def _cmd_bench_step_cost(ns: argparse.Namespace) -> int:
 
 def _cmd_bench_edge(ns: argparse.Namespace) -> int:
     import json
-    from pathlib import Path
 
     if importlib.util.find_spec("admd_edge") is None:
-        raise ValueError("bench edge needs the admd-edge package: pip install -e export")
+        raise UsageError("bench edge needs the admd-edge package: pip install -e export")
     from admd_deploy.bench.edge import markdown, run_edge_bench
 
     int8 = [Path(p.strip()) for item in ns.int8 for p in item.split(",") if p.strip()]
@@ -351,6 +354,8 @@ def _cmd_recipe(ns: argparse.Namespace) -> int:
 
 
 def _cmd_data(ns: argparse.Namespace) -> int:
+    if ns.data_command == "check":
+        return _cmd_data_check(ns)
     if ns.data_command == "synth":
         from admd_deploy.data import SynthConfig, generate_synthetic
 
@@ -369,28 +374,66 @@ def _cmd_data(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_check(ns: argparse.Namespace) -> int:
+    from admd_deploy.data.check import check_dataset
+
+    result = check_dataset(ns.data_yaml, "data_yaml")
+    counts = ", ".join(f"{split} {n}" for split, n in result.images.items())
+    print(f"{result.data_yaml}: {counts} images")
+    for bad in result.bad:
+        print(f"  {bad.split}: {bad.image}: {bad.reason}")
+    if result.bad:
+        print(f"admd-deploy data check: error: {result.summary()}. Fix: repair or remove them, or train with "
+              "--allow-corrupt (distill) / data.allow_corrupt: true (recipe)", file=sys.stderr)
+        return EXIT_USAGE
+    print("clean: training will use every image")
+    return 0
+
+
+def _distill_flags(ns: argparse.Namespace) -> dict[str, Any]:
+    """The Ultralytics arguments of ``distill``, each flag checked by the recipe's own check of that value."""
+    from admd_deploy import checks
+
+    train_args = {}
+    for key, value in ns.train_arg:
+        checks.train_arg(f"--train-arg {key}", key)
+        train_args[key] = value
+    checkers = {"epochs": checks.positive_int, "batch": checks.positive_int, "imgsz": checks.image_size,
+                "device": checks.device}
+    for key in ("epochs", "imgsz", "batch", "device", "project", "name"):
+        value = getattr(ns, key)
+        if value is not None:
+            train_args[key] = checkers[key](f"--{key}", value) if key in checkers else value
+    return train_args
+
+
 def _cmd_distill(ns: argparse.Namespace) -> int:
     from admd_deploy.kd.api import distill
 
-    train_args = dict(ns.train_arg)
-    for key in ("epochs", "imgsz", "batch", "device", "project", "name"):
-        if getattr(ns, key) is not None:
-            train_args[key] = getattr(ns, key)
-    result = distill(
-        ns.teacher,
-        ns.student,
-        ns.data,
-        ns.method,
-        task=ns.task,
-        params=dict(ns.param),
-        loss_weight=ns.loss_weight,
-        weight=ns.weight,
-        beta=ns.beta,
-        warmup_epochs=ns.warmup_epochs,
-        w_max=ns.w_max,
-        resume=ns.resume,
-        **train_args,
-    )
+    train_args = _distill_flags(ns)
+    project = Path(train_args.get("project") or "runs/distill").expanduser().resolve()
+    existed = project.is_dir()
+    before = set(project.iterdir()) if existed else set()
+    try:
+        result = distill(
+            ns.teacher,
+            ns.student,
+            ns.data,
+            ns.method,
+            task=ns.task,
+            params=dict(ns.param),
+            loss_weight=ns.loss_weight,
+            weight=ns.weight,
+            beta=ns.beta,
+            warmup_epochs=ns.warmup_epochs,
+            w_max=ns.w_max,
+            resume=ns.resume,
+            allow_corrupt=ns.allow_corrupt,
+            **train_args,
+        )
+    except Exception:
+        _remove_unfinished_runs(project, before, existed)
+        raise
     print(f"run folder: {result.save_dir}\nstudent:    {result.best}")
     for key in ("metrics/mAP50(B)", "metrics/mAP50-95(B)"):
         if key in result.metrics:
@@ -398,8 +441,26 @@ def _cmd_distill(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _remove_unfinished_runs(project: Path, before: set[Path], existed: bool) -> None:
+    """Remove run folders a failed ``distill`` made that hold no checkpoint (nothing of the user's is in them)."""
+    import shutil
+
+    if not project.is_dir():
+        return
+    for folder in set(project.iterdir()) - before:
+        if folder.is_dir() and not any(folder.rglob("*.pt")):
+            shutil.rmtree(folder, ignore_errors=True)
+    if not existed and not any(project.iterdir()):
+        project.rmdir()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code (2 for bad input, with a one-line reason and no traceback)."""
+    """Entry point; returns the exit code.
+
+    2: the user's input is wrong (one line: the field, the valid values, the fix). 1: a stage or a
+    gate failed, or something unexpected happened (one line and the path of a log with the full
+    traceback; ``-v`` prints it too). 130: interrupted.
+    """
     parser = build_parser()
     ns, extra = parser.parse_known_args(argv)
     if extra:  # KEY=VALUE overrides may also follow the options (argparse stops positionals at the first option)
@@ -412,15 +473,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "data": _cmd_data, "export": _cmd_export, "verify": _cmd_verify, "bench": _cmd_bench}
     try:
         return commands[ns.command](ns)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as err:  # bad input: say what and how to fix
-        print(f"admd-deploy {ns.command}: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    except AdmdDeployError as err:  # a stage failed: earlier results are intact, the ledger says which
-        print(f"admd-deploy {ns.command}: {err}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
-        print(f"admd-deploy {ns.command}: interrupted; rerun with --resume to continue", file=sys.stderr)
+        hint = INTERRUPTED.get(ns.command)
+        print(f"admd-deploy {ns.command}: interrupted{'; ' + hint if hint else ''}", file=sys.stderr)
         return 130
+    except Exception as err:  # noqa: BLE001 - sorted into the user's input, a failed stage, or unexpected
+        return report_failure(ns.command, err, ns.verbose)
 
 
 if __name__ == "__main__":

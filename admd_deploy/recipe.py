@@ -8,30 +8,21 @@ Relative paths in a recipe are relative to the recipe file.
 
 from __future__ import annotations
 
-import importlib.util
+import dataclasses
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
+from admd_deploy import checks
+from admd_deploy.errors import UsageError
 from admd_deploy.kd.config import DistillConfig
 from admd_deploy.schema import RecipeError, dump, load, set_dotted
 
 DataSource = Literal["synthetic", "yolo", "dota", "dior"]
 ExportFormat = Literal["onnx", "onnx_fp16", "onnx_int8", "onnx_int8_cpu", "engine"]
 STAGES = ("data", "pretrain", "teacher", "baseline", "student", "evaluate", "export", "verify", "report")
-
-
-@cache
-def ultralytics_train_keys() -> frozenset[str]:
-    """Ultralytics' argument names, read from its default.yaml without importing the package."""
-    spec = importlib.util.find_spec("ultralytics")
-    if spec is None or not spec.submodule_search_locations:
-        return frozenset()
-    cfg = Path(next(iter(spec.submodule_search_locations))) / "cfg" / "default.yaml"
-    return frozenset(yaml.safe_load(cfg.read_text()))
 
 
 @dataclass
@@ -53,21 +44,15 @@ class TrainSettings:
     _MANAGED = frozenset({"model", "data", "project", "name", "exist_ok", "resume", "task", "device", "seed", "distill"})
 
     def __post_init__(self) -> None:
-        for key in ("epochs", "imgsz", "batch"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"{key} must be >= 1; got {getattr(self, key)}")
-        known = ultralytics_train_keys()
+        checks.positive_int("epochs", self.epochs)
+        checks.positive_int("batch", self.batch)
+        checks.image_size("imgsz", self.imgsz)
         for key in self.args:
             if key in self._MANAGED:
-                raise ValueError(f"args.{key} is set by the pipeline itself; remove it (use the recipe's own field)")
+                raise UsageError(f"args.{key} is set by the pipeline itself; remove it (use the recipe's own field)")
             if key in self._OWN:
-                raise ValueError(f"args.{key}: set it as `{key}:` in this section, not under args")
-            if known and key not in known:
-                import difflib
-
-                close = difflib.get_close_matches(key, known, n=1)
-                hint = f"did you mean {close[0]!r}? " if close else ""
-                raise ValueError(f"args.{key} is not an Ultralytics training argument; {hint}see `yolo cfg`")
+                raise UsageError(f"args.{key}: set it as `{key}:` in this section, not under args")
+            checks.train_arg(f"args.{key}", key)
 
     def ultralytics_args(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self._OWN if getattr(self, k) is not None}
@@ -84,14 +69,14 @@ class DataSection:
     synthetic: dict[str, Any] = field(default_factory=dict)  # SynthConfig fields (n_train, imgsz, ...)
     dota: dict[str, Any] = field(default_factory=dict)  # convert_dota options (version, crop_size, gap, ...)
     dior: dict[str, Any] = field(default_factory=dict)  # convert_dior options (oriented)
+    allow_corrupt: bool = False  # train even when images or label files would be dropped (they are listed)
 
     def __post_init__(self) -> None:
         if self.source != "synthetic" and not self.path:
-            raise ValueError(f"path is required for source {self.source!r} (the dataset on this machine)")
+            raise UsageError(f"path is required for source {self.source!r} (the dataset on this machine)")
         if self.source == "synthetic" and self.path:
-            raise ValueError("path is not used by source 'synthetic'; remove it or change source")
+            raise UsageError("path is not used by source 'synthetic'; remove it or change source")
         if self.source == "synthetic":
-            import dataclasses
             import difflib
 
             from admd_deploy.data import SynthConfig
@@ -101,11 +86,11 @@ class DataSection:
                 if key not in valid:
                     close = difflib.get_close_matches(key, valid, n=1)
                     hint = f"did you mean {close[0]!r}? " if close else ""
-                    raise ValueError(f"synthetic.{key}: unknown key; {hint}valid keys: {', '.join(valid)}")
+                    raise UsageError(f"synthetic.{key}: unknown key; {hint}valid keys: {', '.join(valid)}")
             try:
                 SynthConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in self.synthetic.items()})
-            except (TypeError, ValueError) as err:
-                raise ValueError(f"synthetic: {err}") from err
+            except UsageError as err:
+                raise UsageError(f"synthetic: {err}") from err
 
 
 @dataclass
@@ -128,11 +113,8 @@ class PretrainSection(TrainSettings):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.teacher_epochs is not None and self.teacher_epochs < 1:
-            raise ValueError(f"teacher_epochs must be >= 1 (or null for epochs); got {self.teacher_epochs}")
-        try:
-            DataSection(source="synthetic", synthetic=self.synthetic)  # the same checks as data.synthetic
-        except ValueError as err:
-            raise ValueError(str(err)) from err
+            raise UsageError(f"teacher_epochs must be >= 1 (or null for epochs); got {self.teacher_epochs}")
+        DataSection(source="synthetic", synthetic=self.synthetic)  # the same checks as data.synthetic
 
 
 @dataclass
@@ -145,7 +127,7 @@ class TeacherSection(TrainSettings):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.weights is not None and self.model is not None:
-            raise ValueError("set one of weights (a local .pt) or model (a YAML to train from scratch), not both")
+            raise UsageError("set one of weights (a local .pt) or model (a YAML to train from scratch), not both")
 
     @property
     def given(self) -> bool:
@@ -161,7 +143,7 @@ class StudentSection:
 
     def __post_init__(self) -> None:
         if (self.model is None) == (self.weights is None):
-            raise ValueError("set exactly one of model (a student to train) or weights (a trained student .pt)")
+            raise UsageError("set exactly one of model (a student to train) or weights (a trained student .pt)")
 
 
 @dataclass
@@ -208,9 +190,11 @@ class ExportSection:
 
     def __post_init__(self) -> None:
         if "onnx" not in self.formats and self.formats:
-            raise ValueError("formats must include 'onnx' (the other formats are built from it)")
-        if self.batch < 1 or self.calib_images < 1:
-            raise ValueError("batch and calib_images must be >= 1")
+            raise UsageError("formats must include 'onnx' (the other formats are built from it)")
+        checks.positive_int("batch", self.batch)
+        checks.positive_int("calib_images", self.calib_images)
+        if self.imgsz is not None:
+            checks.image_size("imgsz", self.imgsz)
 
 
 @dataclass
@@ -246,23 +230,36 @@ class Recipe:
     report: ReportSection = field(default_factory=ReportSection)
     pretrain: PretrainSection | None = None  # a source-domain start for teacher and student (off: from scratch)
     seed: int = 0
-    device: str = "cpu"
+    device: str | int | list[int] = "cpu"  # cpu, mps, or CUDA indices: 0, "0,1", [0, 1]
     source: str | None = None  # the recipe file this was loaded from (set by load_recipe)
 
     def to_dict(self) -> dict[str, Any]:
         return dump(self)
 
     def __post_init__(self) -> None:
+        self.device = checks.device("device", self.device)
+        for gate in dataclasses.fields(self.gates):  # every gate, the ones added later too
+            value = getattr(self.gates, gate.name)
+            if isinstance(value, (int, float)) and value < 0:
+                raise UsageError(f"gates.{gate.name} must be >= 0 (a limit: mAP points, or an absolute difference for "
+                                 f"parity_atol); got {value}. Fix: use a limit >= 0, or null where the gate is optional")
+        if self.data.source == "dota" and self.task != "obb":
+            raise UsageError("task: data.source 'dota' gives oriented boxes; got task detect. Fix: set task: obb")
+        if self.student.model and self.distill.method == "none" and not self.teacher.given:
+            raise UsageError("distill.method: 'none' without a teacher trains only the student alone, which is the "
+                             "baseline stage already; the pipeline compares a distilled student with its teacher and "
+                             "baseline. Fix: set a method (e.g. admd) and teacher.weights or teacher.model, or train one "
+                             "model with `admd-deploy distill --method none`")
         if self.student.model and self.distill.method != "none" and not self.teacher.given:
-            raise ValueError(f"teacher: method {self.distill.method!r} needs a teacher: set teacher.weights (a local "
+            raise UsageError(f"teacher: method {self.distill.method!r} needs a teacher: set teacher.weights (a local "
                              ".pt) or teacher.model (a YAML to train from scratch)")
         if self.pretrain is not None:
             for where, model in (("teacher.model", self.teacher.model), ("student.model", self.student.model)):
                 if model is not None and not model.endswith((".yaml", ".yml")):
-                    raise ValueError(f"pretrain: {where} must be a model YAML to pretrain from scratch; got {model!r}. "
+                    raise UsageError(f"pretrain: {where} must be a model YAML to pretrain from scratch; got {model!r}. "
                                      "Remove the pretrain section to start from a checkpoint of your own")
             if self.student.model is None:
-                raise ValueError("pretrain: needs student.model (a YAML); student.weights skips training altogether")
+                raise UsageError("pretrain: needs student.model (a YAML); student.weights skips training altogether")
 
     @property
     def export_imgsz(self) -> int:
@@ -295,6 +292,17 @@ def _check_files(recipe: Recipe) -> None:
             need(where, value, "model checkpoint")
         elif value and not value.endswith((".yaml", ".yml")):
             raise RecipeError(where, f"must be a model .yaml (e.g. yolo11n-obb.yaml) or a local .pt; got {value!r}")
+    # Read every model's task now (a YAML's head, a checkpoint's saved model): a missing YAML, a text file named
+    # .pt or a detect model under task obb fails here, not after the teacher and baseline have trained.
+    for where in ("teacher.weights", "teacher.model", "student.model", "student.weights"):
+        section, key = where.split(".")
+        value = getattr(getattr(recipe, section), key)
+        if value is not None:
+            checks.task_matches(where, value, recipe.task)
+    if recipe.data.source == "yolo":
+        from admd_deploy.data.check import resolve_data_yaml
+
+        resolve_data_yaml(recipe.data.path, "data.path")
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -326,7 +334,12 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
             node[key] = _resolve(base, node[key])
     data["source"] = str(path.resolve())
     recipe = load(Recipe, data)
-    _check_files(recipe)
+    try:
+        _check_files(recipe)
+    except RecipeError:
+        raise
+    except UsageError as err:  # the shared checks name the field themselves
+        raise RecipeError("", str(err)) from err
     return recipe
 
 

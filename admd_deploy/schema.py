@@ -14,11 +14,13 @@ import types
 import typing
 from typing import Any, Literal, TypeVar, Union
 
+from admd_deploy.errors import UsageError
+
 T = TypeVar("T")
 
 
-class RecipeError(ValueError):
-    """A recipe value is invalid; ``str()`` is the one-line message for the user."""
+class RecipeError(UsageError):
+    """A recipe value is invalid; ``str()`` is the one-line message for the user (exit code 2)."""
 
     def __init__(self, path: str, message: str) -> None:
         self.path = path
@@ -126,7 +128,7 @@ def load(cls: type[T], data: Any, path: str = "") -> T:
         return cls(**kwargs)
     except RecipeError:
         raise
-    except (ValueError, TypeError) as err:  # __post_init__ checks across fields
+    except UsageError as err:  # __post_init__ checks across fields (a library's ValueError stays a bug, not input)
         msg = str(err)
         if msg.startswith(f"{path}."):
             raise RecipeError("", msg) from err

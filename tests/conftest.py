@@ -48,3 +48,20 @@ def train_args(tmp_path: Path) -> dict:
         epochs=2, imgsz=IMGSZ, batch=8, nbs=8, device="cpu", workers=0, plots=False,
         project=str(tmp_path / "runs"), exist_ok=True, seed=0, mosaic=0.0, close_mosaic=0,
     )
+
+
+def write_stand_in_checkpoint(path: Path, task: str = "obb", imgsz: int = IMGSZ) -> Path:
+    """A small real torch checkpoint shaped like Ultralytics' (a model with its task, train_args): not trained."""
+    import torch
+
+    model = torch.nn.Identity()
+    model.task = task
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": model, "train_args": {"task": task, "imgsz": imgsz}}, path)
+    return path
+
+
+@pytest.fixture()
+def stand_in_checkpoint():
+    """``stand_in_checkpoint(path, task)`` writes a checkpoint that the load-time checks accept."""
+    return write_stand_in_checkpoint

@@ -49,9 +49,8 @@ def test_a_missing_teacher_file_is_reported_with_its_path(tmp_path):
         load_recipe(tmp_path / "r.yaml")
 
 
-def test_relative_paths_resolve_against_the_recipe_file(tmp_path):
-    (tmp_path / "models").mkdir()
-    (tmp_path / "models" / "t.pt").write_bytes(b"x")
+def test_relative_paths_resolve_against_the_recipe_file(tmp_path, stand_in_checkpoint):
+    stand_in_checkpoint(tmp_path / "models" / "t.pt", "obb")
     data = yaml.safe_load(QUICKSTART.read_text())
     data["teacher"] = {"weights": "models/t.pt"}
     (tmp_path / "r.yaml").write_text(yaml.safe_dump(data))
@@ -64,11 +63,11 @@ def test_overrides_are_typed_and_applied():
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "recipes").glob("*.yaml")), ids=lambda p: p.name)
-def test_every_shipped_recipe_is_valid_apart_from_its_local_files(path, tmp_path):
+def test_every_shipped_recipe_is_valid_apart_from_its_local_files(path, tmp_path, stand_in_checkpoint):
     """Real-data recipes point at /data and /models; with those swapped for stand-ins they must load."""
     data = yaml.safe_load(path.read_text())
     if data.get("teacher", {}).get("weights"):
-        (tmp_path / "t.pt").write_bytes(b"x")
+        stand_in_checkpoint(tmp_path / "t.pt", data["task"])
         data["teacher"]["weights"] = str(tmp_path / "t.pt")
     if data.get("data", {}).get("path"):
         data["data"]["path"] = str(tmp_path)

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from admd_deploy.errors import AdmdDeployError
+from admd_deploy.errors import AdmdDeployError, MissingFileError, UsageError
 
 if TYPE_CHECKING:
     from admd_edge.bench import BenchResult
@@ -153,9 +153,9 @@ def resolve_models(detect: Path | None, obb: Path | None, int8: Sequence[Path], 
     """
     for flag, path in (("--detect", detect), ("--obb", obb), *(("--int8", p) for p in int8)):
         if path is not None and not Path(path).is_file():
-            raise FileNotFoundError(f"{flag}: ONNX file not found: {path}")
+            raise MissingFileError(f"{flag}: ONNX file not found: {path}")
     if (detect is None or obb is None) and not ultralytics_available():
-        raise ValueError("Ultralytics is not importable, so no default YOLO11n can be exported: "
+        raise UsageError("Ultralytics is not importable, so no default YOLO11n can be exported: "
                          "pass both --detect and --obb ONNX files")
     detect = Path(detect) if detect else export_yolo("yolo11n.yaml", 640, work)
     obb = Path(obb) if obb else export_yolo("yolo11n-obb.yaml", 256, work)
@@ -175,7 +175,7 @@ def load_image(path: Path | None) -> np.ndarray:
     if path is not None:
         image = cv2.imread(str(path))
         if image is None:
-            raise FileNotFoundError(f"--image: not a readable image: {path}")
+            raise MissingFileError(f"--image: not a readable image: {path}")
         return image
     spec = importlib.util.find_spec("ultralytics")
     if spec is not None and spec.origin:
@@ -329,10 +329,10 @@ def bench_models(
 
     for name, value in (("--threads", threads), ("--runs", runs), ("memory_predictions", memory_predictions)):
         if value < 1:
-            raise ValueError(f"{name} must be >= 1; got {value}")
+            raise UsageError(f"{name} must be >= 1; got {value}")
     for m in models:
         if m.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {m.precision!r} for {m.path}")
+            raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}; got {m.precision!r} for {m.path}")
     ultralytics = ultralytics and ultralytics_available()
     facts = []  # (task, imgsz) of each model, from its metadata; the session is dropped again
     for m in models:

@@ -30,6 +30,7 @@ from admd_deploy.pipeline.context import Context
 from admd_deploy.pipeline.evaluate import protocol, val_metrics
 from admd_deploy.pipeline.ledger import Ledger, stable_hash
 from admd_deploy.recipe import Recipe, save_recipe
+from admd_deploy.errors import UsageError
 
 LOGGER = logging.getLogger(__name__)
 
@@ -62,17 +63,17 @@ def parse_method_spec(spec: str) -> tuple[str, dict[str, Any]]:
 
     method, *parts = [p.strip() for p in spec.strip().split(":")]
     if method not in available_methods():
-        raise ValueError(f"--methods: unknown method {method!r} in {spec!r}; valid: {', '.join(available_methods())}")
+        raise UsageError(f"--methods: unknown method {method!r} in {spec!r}; valid: {', '.join(available_methods())}")
     if method == "none" and parts:
-        raise ValueError(f"--methods: {spec!r}: method 'none' (the baseline) takes no knobs")
+        raise UsageError(f"--methods: {spec!r}: method 'none' (the baseline) takes no knobs")
     fields = sorted(f.name for f in dataclasses.fields(DistillConfig) if f.name not in {"method", "teacher", "params"})
     overrides: dict[str, Any] = {}
     for part in parts:
         key, sep, value = part.partition("=")
         if not sep or not key:
-            raise ValueError(f"--methods: {spec!r}: {part!r} is not KEY=VALUE; e.g. admd:weight=constant")
+            raise UsageError(f"--methods: {spec!r}: {part!r} is not KEY=VALUE; e.g. admd:weight=constant")
         if key not in fields and not (key.startswith("params.") and len(key) > len("params.")):
-            raise ValueError(f"--methods: {spec!r}: unknown knob {key!r}; valid: {', '.join(fields)}, params.<name>")
+            raise UsageError(f"--methods: {spec!r}: unknown knob {key!r}; valid: {', '.join(fields)}, params.<name>")
         overrides[key] = yaml.safe_load(value)
     return method, overrides
 
@@ -99,7 +100,7 @@ def distill_config(recipe: Recipe, spec: str, teacher: str) -> dict[str, Any]:
     try:
         return DistillConfig.from_dict(cfg).to_dict()
     except (ValueError, TypeError) as err:
-        raise ValueError(f"--methods: {spec!r}: {err}") from err
+        raise UsageError(f"--methods: {spec!r}: {err}") from err
 
 
 def seconds_per_epoch(results_csv: Path) -> float:
@@ -139,9 +140,9 @@ def markdown(rows: list[MethodRow], teacher: dict[str, float] | None, header: st
 def run_kd_bench(recipe: Recipe, methods: list[str], seeds: list[int], out: Path) -> dict[str, Any]:
     """Train and evaluate every (method, seed) not already done; write bench-kd.json/.md and plots."""
     if len(set(methods)) != len(methods):
-        raise ValueError(f"--methods: a method is listed twice: {', '.join(methods)}")
+        raise UsageError(f"--methods: a method is listed twice: {', '.join(methods)}")
     if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"--seeds: give distinct seeds, e.g. 0,1,2; got {seeds}")
+        raise UsageError(f"--seeds: give distinct seeds, e.g. 0,1,2; got {seeds}")
     # Every spec is checked before the first (long) training starts; the teacher path is filled in later.
     knobs = {m: {k: v for k, v in distill_config(recipe, m, "teacher.pt").items() if k != "teacher"} for m in methods}
     out = out.resolve()

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from admd_deploy.errors import UsageError
 
 STEPS = ("student", "teacher", "distilled", "kd_loss")
 
@@ -40,11 +41,11 @@ def summarize(times: dict[str, list[float]]) -> dict[str, Any]:
     """Medians, IQRs (ms) and the ratios of the four steps' samples (see the module docstring).
 
     Raises:
-        ValueError: If a step is missing or has fewer than 2 samples (no IQR).
+        UsageError: If a step is missing or has fewer than 2 samples (no IQR).
     """
     missing = [k for k in STEPS if len(times.get(k, ())) < 2]
     if missing:
-        raise ValueError(f"step-cost needs at least 2 samples of each step ({', '.join(STEPS)}); "
+        raise UsageError(f"step-cost needs at least 2 samples of each step ({', '.join(STEPS)}); "
                          f"too few for {', '.join(missing)}: raise --reps or --rounds")
     med = {k: statistics.median(times[k]) for k in STEPS}
     iqr = {}
@@ -86,14 +87,20 @@ def run_step_cost(
         ``(student + teacher) / student`` and ``kd_loss_share`` (a fraction of the distilled step).
 
     Raises:
-        ValueError: If ``imgsz``, ``batch``, ``reps`` or ``rounds`` is not positive, or
-            ``reps * rounds`` < 2 (no IQR), or the method or models are invalid.
+        UsageError: If ``batch``, ``reps`` or ``rounds`` is not positive, ``imgsz`` is not a multiple of 32,
+            ``method`` is ``none``, ``reps * rounds`` < 2 (no IQR), or the method or models are invalid.
     """
-    for name, value in (("imgsz", imgsz), ("batch", batch), ("reps", reps), ("rounds", rounds)):
-        if value < 1:
-            raise ValueError(f"--{name} must be >= 1; got {value}")
+    from admd_deploy import checks
+
+    for name, value in (("batch", batch), ("reps", reps), ("rounds", rounds)):
+        checks.positive_int(f"--{name}", value)
+    checks.image_size("--imgsz", imgsz)  # the recipe's own check of the same value
+    if method == "none":
+        raise UsageError("--method: step-cost times a distilled step against the student alone, and 'none' has no "
+                         "distilled step. Fix: pick a distillation method, e.g. --method admd (or cwd, mgd, mse, pkd, "
+                         "score_l2)")
     if reps * rounds < 2:
-        raise ValueError(f"--reps x --rounds must be >= 2 to give an IQR; got {reps} x {rounds}")
+        raise UsageError(f"--reps x --rounds must be >= 2 to give an IQR; got {reps} x {rounds}")
     import torch
 
     from admd_deploy.data import SynthConfig, generate_synthetic

@@ -12,6 +12,7 @@ import math
 
 import cv2
 import numpy as np
+from admd_deploy.errors import UsageError
 
 # The label tasks (``SynthConfig.task``): rotated boxes or axis-aligned boxes.
 TASKS: tuple[str, ...] = ("obb", "detect")
@@ -144,7 +145,7 @@ def _object_label(
                 (x0, y0), (x1, y1) = visible.min(0), visible.max(0)
                 rect = _rect(x0, x1, y0, y1)
         return np.clip(rect / imgsz, 0.0, 1.0).reshape(-1)
-    raise ValueError(f"task={task!r} is invalid: valid values are {TASKS}. Fix: pass task='obb' or task='detect'.")
+    raise UsageError(f"task={task!r} is invalid: valid values are {TASKS}. Fix: pass task='obb' or task='detect'.")
 
 
 def _overlap(a: np.ndarray, b: np.ndarray) -> float:

@@ -17,6 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 import yaml
+from admd_deploy.errors import MissingFileError, OutputExistsError, UsageError
 
 LOGGER = logging.getLogger(__name__)
 
@@ -31,16 +32,16 @@ def image_size(path: str | Path) -> tuple[int, int]:
         return struct.unpack(">II", head[16:24])
     img = cv2.imread(str(path))  # applies EXIF orientation, as Ultralytics' exif_size does
     if img is None:
-        raise ValueError(f"cannot read image {path}: not an image OpenCV can decode. Fix: replace or remove it.")
+        raise UsageError(f"cannot read image {path}: not an image OpenCV can decode. Fix: replace or remove it.")
     return img.shape[1], img.shape[0]
 
 
 def resolve_dirs(src: str | Path, out: str | Path) -> tuple[Path, Path]:
     src_dir, out_dir = Path(src).expanduser().resolve(), Path(out).expanduser().resolve()
     if not src_dir.is_dir():
-        raise FileNotFoundError(f"dataset root {src_dir} not found. Fix: pass the folder that holds train/ and val/.")
+        raise MissingFileError(f"dataset root {src_dir} not found. Fix: pass the folder that holds train/ and val/.")
     if out_dir == src_dir or out_dir in src_dir.parents:
-        raise ValueError(f"out {out_dir} must not contain src {src_dir}. Fix: choose an output folder outside it.")
+        raise UsageError(f"out {out_dir} must not contain src {src_dir}. Fix: choose an output folder outside it.")
     return src_dir, out_dir
 
 
@@ -85,8 +86,41 @@ def write_data_yaml(tmp: Path, final: Path, splits: Sequence[str], names: Sequen
 
 
 def write_marker(tmp: Path, converter: str, src: Path, params: dict[str, Any], counts: dict[str, Any]) -> None:
-    meta = dict(converter=converter, format=1, source=str(src), params=params, counts=counts)
+    files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if not p.is_dir())
+    meta = dict(converter=converter, format=1, source=str(src), params=params, counts=counts, files=files)
     (tmp / MARKER).write_text(json.dumps(meta, indent=2) + "\n")  # written last: marks a complete conversion
+
+
+def _written_by_converter(folder: Path) -> set[str] | None:
+    """The files an earlier conversion wrote (its marker's list), or None for a marker without one."""
+    try:
+        files = json.loads((folder / MARKER).read_text()).get("files")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return set(files) if isinstance(files, list) else None
+
+
+def _foreign_files(out: Path) -> list[str]:
+    """Files in an earlier conversion ``out`` that the converter did not write (the user's: never deleted).
+
+    Ultralytics' label caches (``*.cache``, written next to the labels when training reads them)
+    are derived and may go. A marker from before the file list: anything outside the layout
+    (``images/<split>/*``, ``labels/<split>/*``, ``data.yaml``) counts as the user's.
+    """
+    written = _written_by_converter(out)
+    foreign = []
+    for p in out.rglob("*"):
+        if p.is_dir():
+            continue
+        rel = p.relative_to(out).as_posix()
+        if rel == MARKER or p.suffix == ".cache":
+            continue
+        parts = rel.split("/")
+        ours = rel in written if written is not None else (
+            rel == "data.yaml" or (len(parts) == 3 and parts[0] in ("images", "labels")))
+        if not ours:
+            foreign.append(rel)
+    return sorted(foreign)
 
 
 def is_conversion(folder: Path, converter: str) -> bool:
@@ -98,10 +132,16 @@ def is_conversion(folder: Path, converter: str) -> bool:
 
 def check_replaceable(out: Path, converter: str) -> None:
     if out.is_symlink() or (out.exists() and not out.is_dir()):
-        raise FileExistsError(f"{out} exists and is not a folder. Fix: pass another out, or delete {out}.")
+        raise OutputExistsError(f"{out} exists and is not a folder. Fix: pass another out, or delete {out}.")
     if out.is_dir() and any(out.iterdir()) and not is_conversion(out, converter):
-        raise FileExistsError(f"{out} is not empty and is not an earlier output of {converter} (no {MARKER}); "
+        raise OutputExistsError(f"{out} is not empty and is not an earlier output of {converter} (no {MARKER}); "
                               f"refusing to overwrite it. Fix: pass an empty or new out, or delete {out} first.")
+    foreign = _foreign_files(out) if out.is_dir() and is_conversion(out, converter) else []
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise OutputExistsError(f"{out} is an earlier output of {converter} but also holds {len(foreign)} file(s) it "
+                                f"did not write ({shown}); replacing it would delete them. Fix: move them out of "
+                                f"{out}, or pass another out.")
 
 
 @contextmanager

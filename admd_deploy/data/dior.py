@@ -46,6 +46,7 @@ from admd_deploy.data._output import (
     write_data_yaml,
     write_marker,
 )
+from admd_deploy.errors import MissingFileError, UsageError
 
 LOGGER = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ def read_dior_xml(path: str | Path, oriented: bool) -> tuple[tuple[int, int] | N
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as err:
-        raise ValueError(f"{path}: not valid XML ({err}). Fix: re-extract the annotation archive.") from None
+        raise UsageError(f"{path}: not valid XML ({err}). Fix: re-extract the annotation archive.") from None
     size = None
     width, height = root.findtext("size/width"), root.findtext("size/height")
     try:
@@ -134,7 +135,7 @@ def read_dior_xml(path: str | Path, oriented: bool) -> tuple[tuple[int, int] | N
     for k, obj in enumerate(root.iter("object"), 1):
         name = (obj.findtext("name") or "").strip()
         if name.lower() not in _CLASS_IDS:
-            raise ValueError(f"{path}: object {k} has unknown class {name!r}; valid classes (any case): "
+            raise UsageError(f"{path}: object {k} has unknown class {name!r}; valid classes (any case): "
                              f"{', '.join(DIOR_CLASSES)}")
         box = obj.find(box_tag)
         values = [None if box is None else box.findtext(t) for t in tags]
@@ -142,11 +143,11 @@ def read_dior_xml(path: str | Path, oriented: bool) -> tuple[tuple[int, int] | N
             coords = [float(v) for v in values]  # type: ignore[arg-type]
         except (TypeError, ValueError):
             found = "none" if box is None else ", ".join(child.tag for child in box) or "none"
-            raise ValueError(f"{path}: object {k} ({name}) needs <{box_tag}> with numeric {', '.join(tags)}; "
+            raise UsageError(f"{path}: object {k} ({name}) needs <{box_tag}> with numeric {', '.join(tags)}; "
                              f"found fields: {found}. Fix: use the official DIOR{'-R' if oriented else ''} "
                              f"annotations{'' if oriented else ' (or pass oriented=True for DIOR-R)'}.") from None
         if not all(map(math.isfinite, coords)):
-            raise ValueError(f"{path}: object {k} ({name}) has non-finite coordinates {coords}")
+            raise UsageError(f"{path}: object {k} ({name}) has non-finite coordinates {coords}")
         classes.append(_CLASS_IDS[name.lower()])
         boxes.append(coords)
     shape = (-1, 4, 2) if oriented else (-1, 4)
@@ -160,7 +161,7 @@ def _check_splits(splits: tuple[str, ...]) -> tuple[str, ...]:
     splits = tuple(splits)
     bad = [s for s in splits if s not in SPLITS]
     if not splits or bad or len(set(splits)) != len(splits):
-        raise ValueError(f"splits must be distinct names from {', '.join(SPLITS)}; got {splits!r}. "
+        raise UsageError(f"splits must be distinct names from {', '.join(SPLITS)}; got {splits!r}. "
                          "Fix: e.g. splits=('train', 'val', 'test').")
     if not {"train", "val"} <= set(splits):
         LOGGER.warning("splits %s lacks train or val: Ultralytics will not load the data.yaml for training", splits)
@@ -174,7 +175,7 @@ def _annotation_dir(root: Path, oriented: bool) -> Path:
     if not oriented and any((root / "Annotations").glob("*.xml")):  # the first DIOR release: a flat folder
         return root / "Annotations"
     hint = "unpack the DIOR-R annotations there" if oriented else "unpack the DIOR annotations there"
-    raise FileNotFoundError(f"annotation folder {folder} not found. Fix: {hint}, or pass the DIOR root as src.")
+    raise MissingFileError(f"annotation folder {folder} not found. Fix: {hint}, or pass the DIOR root as src.")
 
 
 def _image_index(root: Path) -> dict[str, Path]:
@@ -185,7 +186,7 @@ def _image_index(root: Path) -> dict[str, Path]:
                 if p.suffix.lower() in (".jpg", ".jpeg", ".png"):
                     index.setdefault(p.stem, p)
     if not index:
-        raise FileNotFoundError(f"no images in {', '.join(str(root / n) for n in _IMAGE_DIRS)}. "
+        raise MissingFileError(f"no images in {', '.join(str(root / n) for n in _IMAGE_DIRS)}. "
                                 "Fix: unpack JPEGImages-trainval and JPEGImages-test under the DIOR root.")
     return index
 
@@ -193,14 +194,14 @@ def _image_index(root: Path) -> dict[str, Path]:
 def _read_ids(root: Path, split: str) -> list[str]:
     path = root / "ImageSets" / "Main" / f"{split}.txt"
     if not path.is_file():
-        raise FileNotFoundError(f"split list {path} not found. Fix: restore it, or leave {split!r} out of splits.")
+        raise MissingFileError(f"split list {path} not found. Fix: restore it, or leave {split!r} out of splits.")
     return [line.split()[0] for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
 
 
 def _require_files(split: str, paths: list[Path | None], ids: list[str], what: str, where: str) -> None:
     missing = [i for i, p in zip(ids, paths) if p is None or not p.is_file()]
     if missing:
-        raise FileNotFoundError(f"{len(missing)} of {len(ids)} {split} {what} missing (e.g. {', '.join(missing[:5])}); "
+        raise MissingFileError(f"{len(missing)} of {len(ids)} {split} {what} missing (e.g. {', '.join(missing[:5])}); "
                                 f"looked in {where}. Fix: unpack the full archive, or leave {split!r} out of splits.")
 
 

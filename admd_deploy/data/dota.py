@@ -48,6 +48,7 @@ from admd_deploy.data._output import (
     write_data_yaml,
     write_marker,
 )
+from admd_deploy.errors import MissingFileError, UsageError
 
 LOGGER = logging.getLogger(__name__)
 
@@ -150,19 +151,19 @@ def read_dota_labels(path: str | Path, names: Sequence[str]) -> tuple[np.ndarray
         where = f"{path}:{lineno}"
         tokens = line.split()
         if len(tokens) not in (9, 10):
-            raise ValueError(f"{where}: expected 'x1 y1 x2 y2 x3 y3 x4 y4 class difficult', got {line!r}. "
+            raise UsageError(f"{where}: expected 'x1 y1 x2 y2 x3 y3 x4 y4 class difficult', got {line!r}. "
                              "Fix the line or remove it.")
         try:
             coords = [float(t) for t in tokens[:8]]
             flag = float(tokens[9]) if len(tokens) == 10 else 0.0
         except ValueError:
-            raise ValueError(f"{where}: coordinates and difficult must be numbers, got {line!r}") from None
+            raise UsageError(f"{where}: coordinates and difficult must be numbers, got {line!r}") from None
         if not all(map(math.isfinite, coords)) or flag < 0 or flag != int(flag):
-            raise ValueError(f"{where}: coordinates must be finite and difficult a non-negative integer, got {line!r}")
+            raise UsageError(f"{where}: coordinates must be finite and difficult a non-negative integer, got {line!r}")
         name = tokens[8].lower()
         if name not in ids:
             hint = " (a DOTA v1.5 class: pass version='1.5')" if name == "container-crane" else ""
-            raise ValueError(f"{where}: unknown class {tokens[8]!r}{hint}; valid classes: {', '.join(names)}")
+            raise UsageError(f"{where}: unknown class {tokens[8]!r}{hint}; valid classes: {', '.join(names)}")
         polys.append(coords)
         classes.append(ids[name])
         difficult.append(flag != 0)
@@ -173,15 +174,15 @@ def read_dota_labels(path: str | Path, names: Sequence[str]) -> tuple[np.ndarray
 # ------------------------------------------------------------------------------------------------ inputs
 def _check_args(version: str, crop_size: int, gap: int, rates: tuple[float, ...]) -> tuple[str, ...]:
     if str(version) not in DOTA_CLASSES:
-        raise ValueError(f"version must be one of {', '.join(DOTA_CLASSES)}; got {version!r}")
+        raise UsageError(f"version must be one of {', '.join(DOTA_CLASSES)}; got {version!r}")
     if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (crop_size, gap)) or not 0 <= gap < crop_size:
-        raise ValueError(f"crop_size and gap must be integers with crop_size > gap >= 0; got crop_size={crop_size!r}, "
+        raise UsageError(f"crop_size and gap must be integers with crop_size > gap >= 0; got crop_size={crop_size!r}, "
                          f"gap={gap!r}. Fix: e.g. crop_size=1024, gap=200.")
     if not rates or not all(isinstance(r, (int, float)) and r > 0 for r in rates):
-        raise ValueError(f"rates must be a non-empty tuple of positive numbers; got {rates!r}. Fix: e.g. (0.5, 1.0, 1.5).")
+        raise UsageError(f"rates must be a non-empty tuple of positive numbers; got {rates!r}. Fix: e.g. (0.5, 1.0, 1.5).")
     for r in rates:
         if int(crop_size / r) <= int(gap / r) or int(crop_size / r) < 1:
-            raise ValueError(f"rate {r} makes the window {int(crop_size / r)} px with gap {int(gap / r)} px; "
+            raise UsageError(f"rate {r} makes the window {int(crop_size / r)} px with gap {int(gap / r)} px; "
                              "the window must exceed the gap. Fix: use a smaller rate or a smaller gap.")
     return DOTA_CLASSES[str(version)]
 
@@ -189,11 +190,11 @@ def _check_args(version: str, crop_size: int, gap: int, rates: tuple[float, ...]
 def _split_sources(root: Path, split: str, version: str) -> tuple[list[Path], Path]:
     image_dir = root / split / "images"
     if not image_dir.is_dir():
-        raise FileNotFoundError(f"{image_dir} not found; expected the official layout {split}/images/*.png. "
+        raise MissingFileError(f"{image_dir} not found; expected the official layout {split}/images/*.png. "
                                 f"Fix: pass the DOTA root as src.")
     images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not images:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {image_dir}")
+        raise MissingFileError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {image_dir}")
     tried = [root / split / name for name in _LABEL_DIRS[version]]
     for folder in filter(Path.is_dir, tried):
         if any(folder.glob("*.txt")):
@@ -204,9 +205,9 @@ def _split_sources(root: Path, split: str, version: str) -> tuple[list[Path], Pa
         if len(nested) == 1:
             return images, nested[0]
         if nested:
-            raise ValueError(f"{folder} holds several label folders ({', '.join(d.name for d in nested)}). "
+            raise UsageError(f"{folder} holds several label folders ({', '.join(d.name for d in nested)}). "
                              "Fix: keep only the oriented-box one.")
-    raise FileNotFoundError(f"no DOTA v{version} label files for {split}; looked in {', '.join(map(str, tried))}. "
+    raise MissingFileError(f"no DOTA v{version} label files for {split}; looked in {', '.join(map(str, tried))}. "
                             f"Fix: unpack the v{version} labels there, or pass the version that matches them.")
 
 
@@ -319,9 +320,16 @@ def _write_patches(samples: list[_Sample], tmp: Path, split: str, crop_sizes: li
             instances += int(keep.sum())
         try:  # normalises each window's labels by the patch size and writes {stem}__{size}__{x}___{y}.jpg/.txt
             crop_and_save({"filepath": str(s.image)}, windows, window_objs, str(im_dir), str(lb_dir))
-        except TypeError as err:  # imread returned None
-            raise ValueError(f"cannot read image {s.image}. Fix: replace or remove it.") from err
+        except (TypeError, AttributeError) as err:
+            if _decodes(s.image):  # the image is fine: the fault is in the call (e.g. crop_and_save's signature)
+                raise
+            raise UsageError(f"cannot read image {s.image}: OpenCV cannot decode it. Fix: replace or remove it.") from err
         patches += len(windows)
     return dict(patches=patches, patch_instances=instances)
 
 
+def _decodes(image: Path) -> bool:
+    """Whether OpenCV decodes ``image`` (what crop_and_save reads it with)."""
+    import cv2
+
+    return cv2.imread(str(image)) is not None

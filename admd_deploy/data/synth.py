@@ -63,6 +63,7 @@ from admd_deploy.data._geometry import (  # noqa: F401
     _visible_fraction,
 )
 from admd_deploy.data._scene import _render_scene
+from admd_deploy.errors import OutputExistsError, UsageError
 
 __all__ = ["CLASS_NAMES", "SynthConfig", "generate_synthetic"]
 
@@ -124,8 +125,8 @@ class SynthConfig:
         self._validate()
 
     def _validate(self) -> None:
-        def bad(field: str, value: Any, valid: str, fix: str) -> ValueError:
-            return ValueError(f"SynthConfig.{field}={value!r} is invalid: valid values are {valid}. Fix: {fix}.")
+        def bad(field: str, value: Any, valid: str, fix: str) -> UsageError:
+            return UsageError(f"SynthConfig.{field}={value!r} is invalid: valid values are {valid}. Fix: {fix}.")
 
         def is_int(v: Any) -> bool:
             return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
@@ -150,7 +151,7 @@ class SynthConfig:
         if self.max_objects < 1:
             raise bad("max_objects", self.max_objects, "an integer >= 1", "pass max_objects=1 or more")
         if self.min_objects > self.max_objects:
-            raise ValueError(
+            raise UsageError(
                 f"SynthConfig.min_objects={self.min_objects} > max_objects={self.max_objects}: valid values satisfy "
                 f"0 <= min_objects <= max_objects. Fix: lower min_objects or raise max_objects."
             )
@@ -200,7 +201,7 @@ def _resolve_config(config: SynthConfig | None, overrides: dict[str, Any]) -> Sy
     if unknown:
         hints = {k: difflib.get_close_matches(k, fields, n=1) for k in unknown}
         hint = "; ".join(f"{k!r} -> did you mean {m[0]!r}?" for k, m in hints.items() if m)
-        raise ValueError(
+        raise UsageError(
             f"generate_synthetic() got unknown option(s) {unknown}: valid options are {fields}. "
             f"Fix: remove or rename them{' (' + hint + ')' if hint else ''}."
         )
@@ -294,7 +295,7 @@ def generate_synthetic(out_dir: str | Path, config: SynthConfig | None = None, *
     if _same_dataset(out, meta):
         return yaml_path
     if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / _META_FILE).is_file())):
-        raise FileExistsError(
+        raise OutputExistsError(
             f"{out} exists and is not a synthetic dataset (no {_META_FILE}); refusing to overwrite it. "
             f"Fix: pass an empty or new out_dir, or delete {out} first."
         )

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from admd_deploy.kd.config import DistillConfig
+from admd_deploy.errors import MissingFileError, UsageError
 
 LOGGER = logging.getLogger(__name__)
 
@@ -34,9 +35,9 @@ class DistillResult:
 def _existing_file(value: str | Path, what: str, suffixes: tuple[str, ...]) -> Path:
     path = Path(value).expanduser()
     if path.suffix not in suffixes:
-        raise ValueError(f"{what} must be a {' or '.join(suffixes)} file; got {str(value)!r}")
+        raise UsageError(f"{what} must be a {' or '.join(suffixes)} file; got {str(value)!r}")
     if not path.is_file():
-        raise FileNotFoundError(f"{what} not found: {path.resolve()} (admd-deploy uses local files only)")
+        raise MissingFileError(f"{what} not found: {path.resolve()} (admd-deploy uses local files only)")
     return path.resolve()
 
 
@@ -47,28 +48,35 @@ def _model_spec(value: str | Path, what: str) -> str:
         return str(_existing_file(path, what, (".pt",)))
     if path.suffix in {".yaml", ".yml"}:
         return str(path.resolve()) if path.is_file() else str(value)
-    raise ValueError(f"{what} must be a local .pt checkpoint or a model .yaml; got {str(value)!r}")
+    raise UsageError(f"{what} must be a local .pt checkpoint or a model .yaml; got {str(value)!r}")
+
+
+def _check_train_args(train_args: dict[str, Any]) -> None:
+    """The recipe's own checks of the same values: a flag and a recipe value are refused alike."""
+    from admd_deploy import checks
+
+    own = {"project", "name", "exist_ok", "model", "data", "task", "resume", "distill"}
+    for key, value in train_args.items():
+        if key not in own:
+            checks.train_arg(key, key)
+        if value is None:
+            continue
+        if key in ("epochs", "batch"):
+            checks.positive_int(key, value)
+        elif key == "imgsz":
+            checks.image_size(key, value)
+        elif key == "device":
+            train_args[key] = checks.device(key, value)
+            checks.device_available(key, train_args[key])
 
 
 def guess_task(student: str) -> str:
-    """detect or obb, read from the student model (its YAML head or checkpoint)."""
-    from admd_deploy import yolo_env
+    """detect or obb, read from the student model (its YAML head or checkpoint), without building it."""
+    from admd_deploy import checks
 
-    yolo_env.prepare()
-    from ultralytics.nn.tasks import guess_model_task, yaml_model_load
-
-    try:
-        if student.endswith(".pt"):  # read the model inside, not the file name (best.pt says nothing)
-            from ultralytics.nn.tasks import load_checkpoint
-
-            model, _ = load_checkpoint(student)
-            task = getattr(model, "task", None) or guess_model_task(model)
-        else:
-            task = guess_model_task(yaml_model_load(student))
-    except Exception as err:  # noqa: BLE001 - Ultralytics raises many kinds for unreadable models
-        raise ValueError(f"cannot read the student model {student!r}: {err}") from err
+    task = checks.model_task("student", student)  # the model inside a .pt, not its file name (best.pt says nothing)
     if task not in TASKS:
-        raise ValueError(f"student {student!r} is a {task!r} model; admd-deploy distils {', '.join(TASKS)} models")
+        raise UsageError(f"student {student!r} is a {task!r} model; admd-deploy distils {', '.join(TASKS)} models")
     return task
 
 
@@ -86,6 +94,7 @@ def distill(
     warmup_epochs: float | None = None,
     w_max: float | None = None,
     resume: bool | str | Path = False,
+    allow_corrupt: bool = False,
     **train_args: Any,
 ) -> DistillResult:
     """Distil ``teacher`` into ``student`` on ``data`` with Ultralytics' trainer.
@@ -104,12 +113,22 @@ def distill(
         warmup_epochs: Epochs before the adaptive weight freezes its reference (default 1).
         w_max: Maximum KD weight (default 10).
         resume: ``True`` resumes ``project/name/weights/last.pt``; a path resumes that checkpoint.
+        allow_corrupt: Train even when images or label files of ``data`` would be dropped (they are
+            listed in a warning); by default such a dataset is refused before training.
         **train_args: Any Ultralytics training argument (``epochs``, ``imgsz``, ``batch``,
             ``device``, ``project``, ``name``, ``nbs``, ``seed``, ...).
 
     Returns:
         The run folder, checkpoints and final metrics.
+
+    Raises:
+        UsageError: A bad argument, a missing or unreadable file, a student whose head is not ``task``,
+            an unknown Ultralytics argument, a device this machine lacks, or a dataset with files
+            training would drop (unless ``allow_corrupt``), each in one line, before any training.
     """
+    from admd_deploy import checks
+
+    _check_train_args(train_args)
     overrides = {k: v for k, v in (("beta", beta), ("warmup_epochs", warmup_epochs), ("w_max", w_max)) if v is not None}
     config = None
     if not resume:  # a resumed run continues with the settings saved in its checkpoint
@@ -121,11 +140,19 @@ def distill(
             weight=weight,
             **overrides,
         )
+    if task is not None and task not in TASKS:
+        raise UsageError(f"task must be one of {', '.join(TASKS)}; got {task!r}")
     data_path = _existing_file(data, "data", (".yaml", ".yml"))
     student_spec = _model_spec(student, "student")
-    task = task or guess_task(student_spec)
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {', '.join(TASKS)}; got {task!r}")
+    if not resume:  # a resumed run reads its model from last.pt
+        task = checks.task_matches("student", student_spec, task, "task") if task else guess_task(student_spec)
+    else:
+        task = task or guess_task(student_spec)
+    if config is not None and config.teacher is not None:  # a text file named .pt fails here, not in the trainer
+        checks.task_matches("teacher", config.teacher, task, "task")
+    from admd_deploy.data.check import require_clean
+
+    require_clean(data_path, allow_corrupt, "data", "--allow-corrupt (allow_corrupt=True)")
     project = Path(train_args.pop("project", None) or "runs/distill").expanduser().resolve()
     name = train_args.pop("name", None) or method
 
@@ -134,7 +161,7 @@ def distill(
     if resume:
         last = project / name / "weights" / "last.pt" if resume is True else Path(resume).expanduser().resolve()
         if not last.is_file():
-            raise FileNotFoundError(f"nothing to resume: {last} does not exist (check --project/--name)")
+            raise MissingFileError(f"nothing to resume: {last} does not exist (check --project/--name)")
         args = {k: v for k, v in args.items() if k not in {"project", "name"}}  # they come from the checkpoint
         args.update(resume=str(last), model=str(last))
     else:

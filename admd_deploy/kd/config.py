@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from admd_deploy.errors import UsageError
 
 WEIGHT_MODES = ("adaptive", "constant", "linear")
 
@@ -51,33 +52,36 @@ class DistillConfig:
 
         methods = available_methods()
         if self.method not in methods:
-            raise ValueError(f"distill.method must be one of {', '.join(methods)}; got {self.method!r}")
+            raise UsageError(f"distill.method must be one of {', '.join(methods)}; got {self.method!r}")
         if self.weight is not None and self.weight not in WEIGHT_MODES:
-            raise ValueError(f"distill.weight must be one of {', '.join(WEIGHT_MODES)}; got {self.weight!r}")
+            raise UsageError(f"distill.weight must be one of {', '.join(WEIGHT_MODES)}; got {self.weight!r}")
         if not 0.0 <= self.beta < 1.0:
-            raise ValueError(f"distill.beta must be in [0, 1); got {self.beta!r}")
+            raise UsageError(f"distill.beta must be in [0, 1); got {self.beta!r}")
         if self.warmup_epochs < 0:
-            raise ValueError(f"distill.warmup_epochs must be >= 0; got {self.warmup_epochs!r}")
+            raise UsageError(f"distill.warmup_epochs must be >= 0; got {self.warmup_epochs!r}")
         if self.w_max < 1.0:
-            raise ValueError(f"distill.w_max must be >= 1 (the weight only ever increases from 1); got {self.w_max!r}")
+            raise UsageError(f"distill.w_max must be >= 1 (the weight only ever increases from 1); got {self.w_max!r}")
         if not self.align_warmup_epochs >= 0:
-            raise ValueError(f"distill.align_warmup_epochs must be >= 0 (0 = off); got {self.align_warmup_epochs!r}")
+            raise UsageError(f"distill.align_warmup_epochs must be >= 0 (0 = off); got {self.align_warmup_epochs!r}")
         if self.loss_weight is not None and not self.loss_weight > 0:
-            raise ValueError(f"distill.loss_weight must be > 0 (use method 'none' for no KD); got {self.loss_weight!r}")
+            raise UsageError(f"distill.loss_weight must be > 0 (use method 'none' for no KD); got {self.loss_weight!r}")
         if not isinstance(self.params, dict):
-            raise TypeError(f"distill.params must be a mapping of loss parameters; got {type(self.params).__name__}")
+            raise UsageError(f"distill.params must be a mapping of loss parameters; got {type(self.params).__name__}")
         if self.method == "none":
             if self.params:
-                raise ValueError("distill.params is set but method 'none' has no loss; remove params or pick a method")
+                raise UsageError("distill.params is set but method 'none' has no loss; remove params or pick a method")
             return
         if self.teacher is None:
-            raise ValueError(f"distill.teacher is required for method {self.method!r}: pass a teacher .pt (or a YAML)")
+            raise UsageError(f"distill.teacher is required for method {self.method!r}: pass a teacher .pt (or a YAML)")
         if Path(self.teacher).suffix not in {".pt", ".yaml", ".yml"}:
-            raise ValueError(f"distill.teacher must be a local .pt checkpoint or a model .yaml; got {self.teacher!r}")
+            raise UsageError(f"distill.teacher must be a local .pt checkpoint or a model .yaml; got {self.teacher!r}")
         # Validate the loss parameters now (a wrong key fails at load, not after the teacher has loaded).
         from admd_deploy.kd.registry import build_loss
 
-        build_loss(self.method, 8, **self.params)
+        try:
+            build_loss(self.method, 8, **self.params)
+        except (TypeError, ValueError) as err:  # the loss refused the user's parameters (it names which and why)
+            raise UsageError(f"distill.params: {err}") from err
 
     @property
     def weight_mode(self) -> str:
@@ -98,9 +102,9 @@ class DistillConfig:
         if isinstance(data, DistillConfig):
             return data
         if not isinstance(data, dict):
-            raise TypeError(f"{where} must be a mapping; got {type(data).__name__}")
+            raise UsageError(f"{where} must be a mapping; got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown key(s) {', '.join(f'{where}.{k}' for k in unknown)}; valid keys: {', '.join(sorted(known))}")
+            raise UsageError(f"unknown key(s) {', '.join(f'{where}.{k}' for k in unknown)}; valid keys: {', '.join(sorted(known))}")
         return cls(**data)

@@ -41,6 +41,9 @@ def run_data(ctx: Context, out: Path) -> dict[str, Any]:
         from admd_deploy.data.dior import convert_dior
 
         yaml_path = convert_dior(d.path, out / "dior", oriented=task == "obb", **d.dior)
+    from admd_deploy.data.check import require_clean
+
+    require_clean(yaml_path, d.allow_corrupt, "data")  # files training would drop: refused unless allowed
     return {"data_yaml": str(yaml_path), "fingerprint": _dataset_fingerprint(Path(yaml_path))}
 
 

@@ -196,3 +196,17 @@ def test_an_earlier_conversion_is_replaced_and_no_temporary_folder_is_left(src, 
     convert_dota(src, tmp_path / "out", split=False)
     assert sorted(p.name for p in (tmp_path / "out" / "images" / "train").iterdir()) == ["P0001.png"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["DOTA", "out"]
+
+
+def test_a_rerun_over_an_output_from_before_the_file_list_still_keeps_files_outside_its_layout(src, tmp_path):
+    out = tmp_path / "out"
+    convert_dota(src, out, split=False)
+    marker = json.loads((out / "convert.json").read_text())
+    del marker["files"]  # as written by the earlier converter version
+    (out / "convert.json").write_text(json.dumps(marker))
+    (out / "README.md").write_text("my notes")
+    with pytest.raises(FileExistsError, match=r"holds 1 file\(s\) it did not write \(README.md\)"):
+        convert_dota(src, out, split=False)
+    assert (out / "README.md").read_text() == "my notes"
+    (out / "README.md").unlink()
+    assert convert_dota(src, out, split=False) == out / "data.yaml"  # its own layout alone: replaced
