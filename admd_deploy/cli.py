@@ -99,13 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "cwd tau=1.0; mgd mask_ratio=0.65; pkd eps=1e-6")
     d.add_argument("--train-arg", action="append", type=_key_value, default=[], metavar="KEY=VALUE",
                    help="any other Ultralytics training argument, repeatable (e.g. nbs=16 seed=1 patience=20)")
-    r = sub.add_parser("run", help="run a recipe: data, teacher, baseline, student, evaluate, export, verify, report",
+    r = sub.add_parser("run", help="run a recipe: data, pretrain, teacher, baseline, student, evaluate, export, verify, report",
                        description="Run every stage of a recipe; stages whose inputs did not change are skipped, "
                        "an interrupted training stage continues from its last.pt.")
     r.add_argument("recipe", help="recipe YAML (see recipes/)")
     r.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="recipe overrides, e.g. distill.epochs=5")
     r.add_argument("--from", dest="from_stage", metavar="STAGE",
-                   help="rerun from this stage on: data, teacher, baseline, student, evaluate, export, verify, report")
+                   help="rerun from this stage on: data, pretrain, teacher, baseline, student, evaluate, export, verify, "
+                   "report")
     r.add_argument("--out", help="run folder (default runs/<recipe name>)")
     r.epilog = ("A failed or interrupted run continues where it stopped when the same command is run again "
                 "(finished stages are skipped); --from STAGE reruns from that stage on.")

@@ -156,7 +156,7 @@ def test_verify_refuses_a_run_whose_stages_before_verify_did_not_finish(tmp_path
 def test_run_with_a_bad_from_stage_creates_no_run_folder(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["run", QUICKSTART, "--out", str(out), "--from", "teachr"]) == 2
-    assert "--from must be one of data, teacher" in capsys.readouterr().err
+    assert "--from must be one of data, pretrain, teacher" in capsys.readouterr().err
     assert not out.exists()
 
 
