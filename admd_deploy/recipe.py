@@ -196,6 +196,11 @@ class GatesSection:
     teacher_gap: float | None = None  # max points the student may trail the teacher
     cross_check: float = 0.5  # edge runtime vs Ultralytics' own val of the same ONNX
     teacher_over_baseline: float | None = None  # min points the teacher must lead the baseline (a sanity gate)
+    min_map50_95: float = 1.0  # floor for the student and every export: a model with mAP 0 never passes
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_map50_95 <= 100:
+            raise ValueError(f"min_map50_95 must be in (0, 100] points; got {self.min_map50_95} (e.g. 1.0)")
 
 
 @dataclass

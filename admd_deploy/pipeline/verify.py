@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from admd_deploy.pipeline.context import Context
+from admd_deploy.pipeline.evaluate import VAL_ARGS
 from admd_deploy.pipeline.exporting import engine_command, engine_source
 
 LOGGER = logging.getLogger(__name__)
@@ -22,8 +23,26 @@ PACKAGES = ("admd-deploy", "admd-edge", "ultralytics", "torch", "onnx", "onnxrun
             "opencv-python-headless", "tensorrt")
 
 
+EDGE_VAL = {"conf": VAL_ARGS["conf"], "iou": VAL_ARGS["iou"], "max_det": 300}  # Ultralytics' validator settings
+EDGE_PROTOCOL = "admd-edge-multi-label"  # the id of edge_protocol(True) in report.json's "protocols"
+
+
+def edge_protocol(multi_label: bool = True) -> str:
+    """How :func:`edge_metrics` scored an export, for the report."""
+    nms = ("multi-label NMS as Ultralytics' validator (every class above conf of a box is a detection)"
+           if multi_label else "single-label NMS (one class per box, the runtime's predict default)")
+    return (f"admd-edge runtime (ONNX Runtime), letterboxed, conf={EDGE_VAL['conf']}, NMS IoU {EDGE_VAL['iou']}, "
+            f"max_det={EDGE_VAL['max_det']}, {nms}, boxes unclipped as the validator matches them; scored with Ultralytics' matching and 101-point AP")
+
+
 def gate(name: str, value: float | None, limit: float | None, passed: bool | None, **extra: Any) -> dict[str, Any]:
     return {"name": name, "value": value, "limit": limit, "passed": passed, **extra}
+
+
+def floor_gate(name: str, value: float, limit: float) -> dict[str, Any]:
+    """``value`` (0-1) in points must reach ``limit`` points: a model that learned nothing (mAP 0) fails."""
+    pts = round(100 * value, 3)
+    return gate(name, pts, limit, pts >= limit)
 
 
 def drop_gate(name: str, reference: float, value: float, limit: float | None) -> dict[str, Any]:
@@ -32,9 +51,15 @@ def drop_gate(name: str, reference: float, value: float, limit: float | None) ->
     return gate(name, drop, limit, None if limit is None else drop <= limit)
 
 
-def edge_metrics(onnx_path: Path, data_yaml: str, task: str, imgsz: int) -> dict[str, Any]:
+def edge_metrics(onnx_path: Path, data_yaml: str, task: str, imgsz: int, *, multi_label: bool = True) -> dict[str, Any]:
     """mAP of an ONNX model run through the edge runtime (admd_edge) on the val split (its latency is timed with
-    the other exports' in :func:`interleaved_latency`)."""
+    the other exports' in :func:`interleaved_latency`).
+
+    ``multi_label`` (the default) decodes as Ultralytics' validator does (every class above conf of a box
+    is a detection), so the number compares with ``YOLO.val()`` of the student and of the same ONNX; False
+    is the runtime's prediction decode (one label per box). Boxes are scored unclipped, as the validator
+    matches them (prediction clips them to the image).
+    """
     import cv2
 
     from admd_deploy import yolo_env
@@ -42,7 +67,8 @@ def edge_metrics(onnx_path: Path, data_yaml: str, task: str, imgsz: int) -> dict
     from admd_deploy.pipeline.scoring import Sample, ground_truth, score
     from admd_edge import load_model
 
-    det = load_model(onnx_path, conf=0.001, iou=0.7, max_det=300, threads=yolo_env.cpu_threads())
+    det = load_model(onnx_path, conf=EDGE_VAL["conf"], iou=EDGE_VAL["iou"], max_det=EDGE_VAL["max_det"],
+                     multi_label=multi_label, clip=False, threads=yolo_env.cpu_threads())
     samples = []
     for img_path in val_images(data_yaml, 10**9):
         img = cv2.imread(str(img_path))
@@ -90,7 +116,7 @@ def inputs(ctx: Context) -> dict[str, Any]:
     models = ctx.out("evaluate").get("models", {})
     accuracy = {m: {k: v.get(k) for k in ("map50", "map50_95")} for m, v in models.items()}  # not latency noise
     return {"export": ctx.ledger.records["export"].key if "export" in ctx.ledger.records else None,
-            "gates": ctx.recipe.to_dict()["gates"], "accuracy": accuracy}
+            "gates": ctx.recipe.to_dict()["gates"], "accuracy": accuracy, "protocol": EDGE_PROTOCOL}
 
 
 def run(ctx: Context, out: Path) -> dict[str, Any]:
@@ -111,6 +137,7 @@ def run(ctx: Context, out: Path) -> dict[str, Any]:
     if "baseline" in models and teacher and g.teacher_over_baseline is not None:
         lead = round(100 * (teacher["map50_95"] - models["baseline"]["map50_95"]), 3)
         gates.append(gate("teacher_over_baseline_map50_95", lead, g.teacher_over_baseline, lead >= g.teacher_over_baseline))
+    gates.append(floor_gate("student_min_map50_95", student["map50_95"], g.min_map50_95))
     for name, art in artifacts.items():
         if "skipped" in art:
             exports[name] = {"skipped": art["skipped"], "command": art.get("command")}
@@ -123,17 +150,18 @@ def run(ctx: Context, out: Path) -> dict[str, Any]:
             exports[name] = {k: v for k, v in art.items() if k != "checks"}
             continue
         LOGGER.info("verify: %s through the edge runtime", name)
-        edge = edge_metrics(path, data_yaml, r.task, imgsz)
+        edge = edge_metrics(path, data_yaml, r.task, imgsz)  # multi-label: the validator's protocol, like `student`
         timed[name] = path
         ul = val_metrics(path, data_yaml, imgsz, 1, "cpu")
         limit = {"int8": g.int8_map_drop, "fp16": g.fp16_map_drop}.get(art["precision"], g.fp32_map_drop)
+        gates.append(floor_gate(f"{name}_min_map50_95", edge["map50_95"], g.min_map50_95))
         for key in ("map50", "map50_95"):
             gates.append(drop_gate(f"{name}_{key}_drop_vs_student", student[key], edge[key], limit))
             if teacher:
                 gates.append(drop_gate(f"{name}_{key}_gap_to_teacher", teacher[key], edge[key], g.teacher_gap))
         diff = round(100 * abs(edge["map50_95"] - ul["map50_95"]), 3)
         gates.append(gate(f"{name}_cross_check_vs_ultralytics", diff, g.cross_check, diff <= g.cross_check))
-        exports[name] = {**edge, "ultralytics_map50": ul["map50"], "ultralytics_map50_95": ul["map50_95"],
+        exports[name] = {**edge, "protocol": EDGE_PROTOCOL, "ultralytics_map50": ul["map50"], "ultralytics_map50_95": ul["map50_95"],
                          "path": str(path), "sha256": art["sha256"], "precision": art["precision"],
                          "checks": art["checks"], **{k: art[k] for k in ("passes", "runtime", "quantizer") if k in art}}
     if timed:
@@ -144,7 +172,8 @@ def run(ctx: Context, out: Path) -> dict[str, Any]:
             exports[name].update(lat)
     passed = all(x["passed"] is not False for x in gates)
     bundle = write_bundle(ctx, out.parent / "deploy", artifacts, gates, passed)
-    return {"exports": exports, "gates": gates, "passed": passed, "bundle": str(bundle)}
+    return {"exports": exports, "gates": gates, "passed": passed, "bundle": str(bundle),
+            "protocols": {EDGE_PROTOCOL: edge_protocol(True)}}
 
 
 def versions() -> dict[str, str | None]:

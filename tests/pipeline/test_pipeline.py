@@ -66,11 +66,17 @@ def test_a_full_run_writes_the_report_schema_and_a_verified_bundle(finished):
     assert {"onnx_checker", "onnx_parity_max_abs", "onnx_int8_checker", "onnx_cross_check_vs_ultralytics",
             "onnx_map50_95_drop_vs_student", "onnx_int8_map50_95_drop_vs_student", "onnx_int8_cpu_checker",
             "onnx_int8_cpu_map50_95_drop_vs_student", "onnx_int8_cpu_cross_check_vs_ultralytics", "onnx_fp16_checker",
-            "onnx_fp16_map50_95_drop_vs_student", "onnx_fp16_cross_check_vs_ultralytics"} <= names
+            "onnx_fp16_map50_95_drop_vs_student", "onnx_fp16_cross_check_vs_ultralytics",
+            "student_min_map50_95", "onnx_min_map50_95", "onnx_int8_min_map50_95"} <= names
     fp16_drop = next(g for g in report["gates"] if g["name"] == "onnx_fp16_map50_95_drop_vs_student")
     assert fp16_drop["limit"] == 0.5  # gates.fp16_map_drop, not the FP32 or INT8 limit
     assert report["passed"] == all(g["passed"] is not False for g in report["gates"])
-    assert "Ultralytics val, rect=False" in report["protocol"]
+    assert "Ultralytics val, rect=False" in report["protocol"] and "multi-label" in report["protocol"]
+    # every number says which protocol made it: the models by Ultralytics val, the exports by the edge runtime
+    # decoding as the validator does
+    assert report["models"]["student"]["protocol"] == "ultralytics-val"
+    assert report["exports"]["onnx"]["protocol"] == "admd-edge-multi-label"
+    assert "multi-label NMS" in report["protocols"]["admd-edge-multi-label"]
 
     md = (result.run_dir / "report.md").read_text()
     assert "| teacher |" in md and "| exported onnx |" in md and "![training curves]" in md
