@@ -63,6 +63,9 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str, str]]
         if "skipped" in e:
             rows.append((f"exported {k}", "skipped", "", "", e["skipped"]))
             continue
+        if "map50" not in e:  # a TensorRT plan: verify does not run it
+            rows.append((f"exported {k}", "not measured", "", "", e.get("build_path", "")))
+            continue
         lat, ratio = e.get("latency_ms"), e.get("speedup_vs_onnx")
         cell = "n/a" if not lat else f"{lat:.1f} ms" + (f" ({ratio:.2f}x onnx)" if ratio and k != "onnx" else "")
         rows.append((f"exported {k}", _pts(e["map50"]), _pts(e["map50_95"]),

@@ -144,10 +144,11 @@ def run(ctx: Context, out: Path) -> dict[str, Any]:
             gates.append(gate(f"{name}_built", None, None, None, skipped=art["skipped"]))
             continue
         path = Path(art["path"])
-        for c in art["checks"]:
+        for c in art.get("checks", []):
             gates.append(gate(f"{name}_{c['name']}", c["value"], c["limit"], c["passed"]))
-        if not path.suffix == ".onnx":
-            exports[name] = {k: v for k, v in art.items() if k != "checks"}
+        if not path.suffix == ".onnx":  # a TensorRT plan: recorded as the export stage left it, not run here
+            exports[name] = {**{k: v for k, v in art.items() if k != "checks"},
+                             "accuracy": "not measured (verify runs ONNX only; the engine runs on its GPU)"}
             continue
         LOGGER.info("verify: %s through the edge runtime", name)
         edge = edge_metrics(path, data_yaml, r.task, imgsz)  # multi-label: the validator's protocol, like `student`
@@ -203,7 +204,7 @@ def write_bundle(ctx: Context, deploy: Path, artifacts: dict[str, Any], gates: l
     deploy.mkdir(parents=True)
     files = {}
     for art in artifacts.values():
-        if "path" in art:
+        if "path" in art and Path(art["path"]).suffix == ".onnx":  # engines are not portable: built on the device
             dst = deploy / Path(art["path"]).name
             shutil.copy2(art["path"], dst)
             files[dst.name] = dst
@@ -226,13 +227,24 @@ def write_bundle(ctx: Context, deploy: Path, artifacts: dict[str, Any], gates: l
              "names": {int(k): v for k, v in names.items()}}
     extra = {
         "passed": passed, "failed_gates": failed, "gates": gates,
-        "engine": {"build_command": build, "status": engine.get("skipped", "built" if "path" in engine else "not requested")},
+        "engine": bundle_engine_entry(engine, build),
         "versions": versions(), "build_manifest": _image_manifest(), "recipe": ctx.recipe.to_dict(),
     }
     write_manifest(deploy, list(files), model, json.loads(json.dumps(extra, default=str)))
     cpu_int8 = Path(artifacts["onnx_int8_cpu"]["path"]).name if "path" in artifacts.get("onnx_int8_cpu", {}) else None
     (deploy / "README.md").write_text(_device_readme(ctx, onnx_name, build, passed, failed, cpu_int8))
     return deploy
+
+
+def bundle_engine_entry(engine: dict[str, Any], build: str) -> dict[str, Any]:
+    """The manifest's engine entry: only what the export stage's artifact says (a plan is never shipped)."""
+    if "skipped" in engine:
+        return {"build_command": build, "status": engine["skipped"]}
+    if "path" not in engine:
+        return {"build_command": build, "status": "not requested"}
+    facts = {k: engine[k] for k in ("build_path", "cached", "tensorrt_version", "gpu_name", "sha256") if k in engine}
+    return {"build_command": build, "status": "built on the export machine, not shipped (engines are not portable)",
+            "export_machine_build": facts}
 
 
 def _image_manifest() -> dict[str, Any] | None:

@@ -194,3 +194,49 @@ def test_the_cpu_int8_model_quantises_the_body_and_keeps_the_decode_in_float(fin
     for n in trt_graph.node:
         if n.name in decode and n.op_type == "MatMul":
             assert all(trt_producer.get(i) is None or trt_producer[i].op_type != "DequantizeLinear" for i in n.input)
+
+
+def test_an_engine_build_is_recorded_through_export_verify_bundle_and_report(finished, tmp_path, monkeypatch):
+    """Where TensorRT would run: a stand-in ``engine_from_onnx`` returning the documented ``EngineBuild``.
+
+    Nothing downstream may say more about the engine than the artifact does: no accuracy, no plan in the bundle.
+    """
+    import shutil
+
+    from admd_deploy.pipeline import exporting
+    from admd_edge import engine
+
+    _, recipe, first = finished
+    calls = []
+
+    def stand_in(onnx_path, *, precision, out_dir, **kwargs):
+        calls.append((Path(onnx_path).name, precision))
+        plan = Path(out_dir) / f"{Path(onnx_path).stem}-{precision}-standin.plan"
+        plan.write_bytes(b"not a real TensorRT plan")
+        info = {"tensorrt_version": "0.0-stand-in", "gpu_name": "stand-in GPU", "build_path": "trt11-strongly-typed",
+                "precision": precision, "onnx": Path(onnx_path).name}
+        side = plan.with_suffix(".json")
+        side.write_text(json.dumps(info))
+        return engine.EngineBuild(plan, side, "trt11-strongly-typed", False, info)
+
+    monkeypatch.setattr(exporting, "engine_status", lambda: None)
+    monkeypatch.setattr(engine, "engine_from_onnx", stand_in)
+    run_dir = tmp_path / "run"
+    shutil.copytree(first.run_dir, run_dir)
+    result = run_pipeline(recipe, run_dir, from_stage="export")
+    assert result.ran == ["export", "verify", "report"]
+    assert calls == [("student.fp16.onnx", "fp16")]  # built from the FP16 ONNX, as the bundle's command says
+
+    report = json.loads((run_dir / "report.json").read_text())
+    eng = report["exports"]["engine"]
+    assert eng["path"].endswith("student.fp16-fp16-standin.plan") and eng["build_path"] == "trt11-strongly-typed"
+    assert eng["tensorrt_version"] == "0.0-stand-in" and eng["cached"] is False and len(eng["sha256"]) == 64
+    assert "map50" not in eng and eng["accuracy"].startswith("not measured")
+    assert not any(g["name"].startswith("engine_") for g in report["gates"])  # no accuracy claim, no gate
+    assert "| exported engine | not measured |" in (run_dir / "report.md").read_text()
+
+    manifest = json.loads((Path(report["bundle"]) / "manifest.json").read_text())
+    assert not any(f.endswith(".plan") for f in manifest["files"])  # not portable: the device builds its own
+    assert manifest["engine"]["status"].startswith("built on the export machine, not shipped")
+    assert manifest["engine"]["export_machine_build"]["tensorrt_version"] == "0.0-stand-in"
+    assert manifest["engine"]["build_command"] == "admd-edge build-engine student.fp16.onnx --precision fp16"
