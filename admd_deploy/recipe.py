@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass, field
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -276,6 +277,8 @@ def parse_override(text: str) -> tuple[str, Any]:
 def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
     """Read, override, validate and resolve a recipe file."""
     path = Path(path).expanduser()
+    if not path.is_file() and path.suffix == "" and len(path.parts) == 1:  # a recipe shipped in the package, by name
+        path = Path(str(resources.files("admd_deploy") / "recipes" / f"{path.name}.yaml"))
     if not path.is_file():
         raise RecipeError("", f"recipe not found: {path}")
     try:

@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 
 from admd_deploy.pipeline.context import Context
+from admd_deploy.pipeline.edge_wheel import build_edge_wheel
 from admd_deploy.pipeline.evaluate import VAL_ARGS
 from admd_deploy.pipeline.exporting import engine_command, engine_source
 
 LOGGER = logging.getLogger(__name__)
 
-EDGE_SRC = Path(__file__).resolve().parents[2] / "export"  # the edge package, shipped inside the bundle
 PACKAGES = ("admd-deploy", "admd-edge", "ultralytics", "torch", "onnx", "onnxruntime", "onnxslim", "numpy",
             "opencv-python-headless", "tensorrt")
 
@@ -196,7 +196,8 @@ def versions() -> dict[str, str | None]:
 
 
 def write_bundle(ctx: Context, deploy: Path, artifacts: dict[str, Any], gates: list[dict], passed: bool) -> Path:
-    """``deploy/``: the ONNX files, the edge package, a device README and ``manifest.json`` (sha256 of all)."""
+    """``deploy/``: the ONNX files, the edge runtime's wheel, a device README and ``manifest.json`` (sha256 of
+    all)."""
     import yaml
 
     if deploy.exists():
@@ -208,9 +209,8 @@ def write_bundle(ctx: Context, deploy: Path, artifacts: dict[str, Any], gates: l
             dst = deploy / Path(art["path"]).name
             shutil.copy2(art["path"], dst)
             files[dst.name] = dst
-    if EDGE_SRC.is_dir():
-        shutil.copytree(EDGE_SRC, deploy / "admd-edge", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info",
-                                                                                      "tests", ".pytest_cache"))
+    wheel = build_edge_wheel(deploy)  # the runtime the device installs, from the installed distribution
+    files[wheel.name] = wheel
     data = yaml.safe_load(Path(ctx.out("data")["data_yaml"]).read_text())
     names = data["names"] if isinstance(data["names"], dict) else dict(enumerate(data["names"]))
     onnx_name = Path(artifacts["onnx"]["path"]).name
@@ -232,7 +232,7 @@ def write_bundle(ctx: Context, deploy: Path, artifacts: dict[str, Any], gates: l
     }
     write_manifest(deploy, list(files), model, json.loads(json.dumps(extra, default=str)))
     cpu_int8 = Path(artifacts["onnx_int8_cpu"]["path"]).name if "path" in artifacts.get("onnx_int8_cpu", {}) else None
-    (deploy / "README.md").write_text(_device_readme(ctx, onnx_name, build, passed, failed, cpu_int8))
+    (deploy / "README.md").write_text(_device_readme(ctx, onnx_name, build, passed, failed, cpu_int8, wheel.name))
     return deploy
 
 
@@ -254,7 +254,7 @@ def _image_manifest() -> dict[str, Any] | None:
 
 
 def _device_readme(ctx: Context, onnx_name: str, build: str, passed: bool, failed: list[str],
-                   cpu_int8: str | None = None) -> str:
+                   cpu_int8: str | None = None, wheel: str = "admd_edge-0.1.0-py3-none-any.whl") -> str:
     status = "PASSED every gate" if passed else f"FAILED gates: {', '.join(failed)} (see manifest.json)"
     cpu = (f"\nOn a CPU without TensorRT, `{cpu_int8}` (INT8 for ONNX Runtime's CPU kernels, decode in float) is "
            f"usually faster than `{onnx_name}`; its mAP drop is gated like the others (manifest.json). "
@@ -266,7 +266,7 @@ Status: **{status}**.
 
 ## On the device (Jetson or any Linux with Python 3.10+)
 ```bash
-pip install ./admd-edge                      # numpy, opencv, onnxruntime; add [trt] for TensorRT
+pip install "./{wheel}"    # numpy, opencv, onnxruntime; "./{wheel}[trt]" adds TensorRT
 admd-edge predict {onnx_name} images/ --bundle . --out predictions/
 {build} --out .    # build the TensorRT engine ON the device (engines are not portable)
 admd-edge bench {onnx_name}

@@ -85,14 +85,16 @@ def test_a_full_run_writes_the_report_schema_and_a_verified_bundle(finished):
 
     deploy = Path(report["bundle"])
     manifest = json.loads((deploy / "manifest.json").read_text())
-    assert set(manifest["files"]) == {"student.onnx", "student.fp16.onnx", "student.int8.onnx", "student.int8-cpu.onnx"}
+    assert set(manifest["files"]) == {"student.onnx", "student.fp16.onnx", "student.int8.onnx", "student.int8-cpu.onnx",
+                                      "admd_edge-0.1.0-py3-none-any.whl"}
     from admd_deploy.pipeline.ledger import file_sha256
 
     assert all(file_sha256(deploy / f) == h for f, h in manifest["files"].items())
     assert manifest["model"]["task"] == "obb"
     # the default fp16 engine is built from the FP16 ONNX, which TensorRT 11 (strongly typed) needs
     assert manifest["engine"]["build_command"] == "admd-edge build-engine student.fp16.onnx --precision fp16"
-    assert (deploy / "admd-edge" / "pyproject.toml").is_file() and (deploy / "README.md").is_file()
+    assert 'pip install "./admd_edge-0.1.0-py3-none-any.whl"' in (deploy / "README.md").read_text()
+    assert not any(p.suffix == ".py" for p in deploy.rglob("*"))  # no script importing admd_deploy: the wheel only
     assert yaml.safe_load((result.run_dir / "recipe.yaml").read_text())["distill"]["epochs"] == 2
 
 
@@ -165,7 +167,8 @@ def test_export_command_exports_verifies_and_bundles_a_distilled_checkpoint(fini
     report = json.loads((tmp_path / "exp" / "report.json").read_text())
     assert set(report["models"]) == {"student"} and report["task"] == "obb"  # task read from the checkpoint
     assert report["exports"]["onnx"]["map50_95"] >= 0 and report["passed"] is True
-    assert json.loads((tmp_path / "exp" / "deploy" / "manifest.json").read_text())["files"].keys() == {"student.onnx"}
+    assert json.loads((tmp_path / "exp" / "deploy" / "manifest.json").read_text())["files"].keys() == {
+        "student.onnx", "admd_edge-0.1.0-py3-none-any.whl"}
 
 
 def test_the_cpu_int8_model_quantises_the_body_and_keeps_the_decode_in_float(finished):
