@@ -32,7 +32,8 @@ def edge_protocol(multi_label: bool = True) -> str:
     nms = ("multi-label NMS as Ultralytics' validator (every class above conf of a box is a detection)"
            if multi_label else "single-label NMS (one class per box, the runtime's predict default)")
     return (f"admd-edge runtime (ONNX Runtime), letterboxed, conf={EDGE_VAL['conf']}, NMS IoU {EDGE_VAL['iou']}, "
-            f"max_det={EDGE_VAL['max_det']}, {nms}, boxes unclipped as the validator matches them; scored with Ultralytics' matching and 101-point AP")
+            f"max_det={EDGE_VAL['max_det']}, {nms}, boxes unclipped as the validator matches them; "
+            "scored with Ultralytics' matching and 101-point AP")
 
 
 def gate(name: str, value: float | None, limit: float | None, passed: bool | None, **extra: Any) -> dict[str, Any]:
@@ -162,7 +163,8 @@ def run(ctx: Context, out: Path) -> dict[str, Any]:
                 gates.append(drop_gate(f"{name}_{key}_gap_to_teacher", teacher[key], edge[key], g.teacher_gap))
         diff = round(100 * abs(edge["map50_95"] - ul["map50_95"]), 3)
         gates.append(gate(f"{name}_cross_check_vs_ultralytics", diff, g.cross_check, diff <= g.cross_check))
-        exports[name] = {**edge, "protocol": EDGE_PROTOCOL, "ultralytics_map50": ul["map50"], "ultralytics_map50_95": ul["map50_95"],
+        exports[name] = {**edge, "protocol": EDGE_PROTOCOL,
+                         "ultralytics_map50": ul["map50"], "ultralytics_map50_95": ul["map50_95"],
                          "path": str(path), "sha256": art["sha256"], "precision": art["precision"],
                          "checks": art["checks"], **{k: art[k] for k in ("passes", "runtime", "quantizer") if k in art}}
     if timed:

@@ -43,7 +43,8 @@ def test_multi_label_respects_the_class_filter_and_max_det() -> None:
 
 def test_multi_label_with_one_class_is_single_label_as_in_ultralytics() -> None:
     pred = two_class_box()[[0, 1, 2, 3, 4]]
-    assert np.array_equal(non_max_suppression(pred, 0.001, 0.7, multi_label=True), non_max_suppression(pred, 0.001, 0.7))
+    single = non_max_suppression(pred, 0.001, 0.7)
+    assert np.array_equal(non_max_suppression(pred, 0.001, 0.7, multi_label=True), single)
 
 
 @pytest.mark.parametrize("rotated", [False, True])

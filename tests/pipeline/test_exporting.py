@@ -104,5 +104,5 @@ def test_an_engine_build_becomes_a_json_artifact_of_what_its_sidecar_says(tmp_pa
     art = engine_artifact(EngineBuild(plan, side, "trt10-explicit-qdq", True, info), "onnx_int8", "int8", "cmd")
     assert json.loads(json.dumps(art)) == art  # the ledger stores it as JSON (a dataclass would not go)
     assert art == {"path": str(plan), "sha256": file_sha256(plan), "sidecar": str(side), "precision": "int8",
-                   "source": "onnx_int8", "build_path": "trt10-explicit-qdq", "cached": True, "tensorrt_version": "10.9",
-                   "gpu_name": "Orin", "build_seconds": 3.5, "checks": [], "command": "cmd"}
+                   "source": "onnx_int8", "build_path": "trt10-explicit-qdq", "cached": True,
+                   "tensorrt_version": "10.9", "gpu_name": "Orin", "build_seconds": 3.5, "checks": [], "command": "cmd"}

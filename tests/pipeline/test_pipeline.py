@@ -113,15 +113,29 @@ def test_a_changed_setting_reruns_only_what_depends_on_it(tmp_path, finished):
     assert result.ran == ["evaluate", "report"]  # the report's sample grid changed; models and exports did not
 
 
+def failed_gates(run_dir: Path) -> list[str]:
+    return [g["name"] for g in json.loads((run_dir / "report.json").read_text())["gates"] if g["passed"] is False]
+
+
+def test_a_model_with_map_0_fails_the_floor_gates_of_the_student_and_every_export(finished):
+    _, _, first = finished
+    report = json.loads((first.run_dir / "report.json").read_text())
+    assert report["models"]["student"]["map50_95"] < 0.01  # two epochs on 16 images: the tiny student learned ~nothing
+    assert report["passed"] is False
+    assert failed_gates(first.run_dir) == ["student_min_map50_95", "onnx_min_map50_95", "onnx_int8_min_map50_95",
+                                           "onnx_int8_cpu_min_map50_95", "onnx_fp16_min_map50_95"]
+
+
 def test_a_failed_gate_exits_non_zero_and_the_report_says_which(finished, capsys):
     tmp, _, first = finished
+    before = failed_gates(first.run_dir)  # the floor gates (the tiny student's mAP is below 1 point)
     code = main(["run", str(write_recipe(tmp)), "gates.parity_atol=1.0e-12", "--out", str(first.run_dir)])
     assert code == 1
     report = json.loads((first.run_dir / "report.json").read_text())
     assert report["passed"] is False
-    assert [g["name"] for g in report["gates"] if g["passed"] is False] == ["onnx_parity_max_abs"]
-    assert "FAILED: onnx_parity_max_abs" in (first.run_dir / "report.md").read_text()
-    assert "GATES FAILED: onnx_parity_max_abs" in capsys.readouterr().err
+    assert [g for g in failed_gates(first.run_dir) if g not in before] == ["onnx_parity_max_abs"]
+    assert "onnx_parity_max_abs" in (first.run_dir / "report.md").read_text().split("\n", 3)[2]
+    assert "onnx_parity_max_abs" in capsys.readouterr().err
 
 
 def test_an_interrupted_training_stage_resumes_and_earlier_stages_stay_done(tmp_path, monkeypatch):
@@ -163,10 +177,11 @@ def test_export_command_exports_verifies_and_bundles_a_distilled_checkpoint(fini
     data = first.run_dir / "data" / "synthetic" / "data.yaml"
     code = main(["export", str(best), "--data", str(data), "--formats", "onnx", "--out", str(tmp_path / "exp"),
                  "report.latency_runs=2", "report.samples=1"])
-    assert code == 0
+    assert code == 1  # the tiny student's mAP is below the 1-point floor (gates.min_map50_95)
     report = json.loads((tmp_path / "exp" / "report.json").read_text())
     assert set(report["models"]) == {"student"} and report["task"] == "obb"  # task read from the checkpoint
-    assert report["exports"]["onnx"]["map50_95"] >= 0 and report["passed"] is True
+    assert report["exports"]["onnx"]["map50_95"] >= 0 and report["passed"] is False
+    assert failed_gates(tmp_path / "exp") == ["student_min_map50_95", "onnx_min_map50_95"]
     assert json.loads((tmp_path / "exp" / "deploy" / "manifest.json").read_text())["files"].keys() == {
         "student.onnx", "admd_edge-0.1.0-py3-none-any.whl"}
 
