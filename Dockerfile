@@ -78,7 +78,7 @@ RUN python docker/build_manifest.py --out /etc/admd-deploy/build-manifest.json -
       --base-image "${CPU_BASE}" --lock requirements.lock --git-commit "${GIT_COMMIT}" --build-date "${BUILD_DATE}"
 # The README's examples name recipes by relative path (`recipe check recipes/quickstart.yaml`): the shipped recipes
 # are in the working directory too, root-owned and read-only. A volume mounted at /workspace/recipes replaces them.
-COPY recipes/ /workspace/recipes/
+COPY admd_deploy/recipes/ /workspace/recipes/
 LABEL org.opencontainers.image.title="admd-deploy (cpu)" \
       org.opencontainers.image.description="ADMD YOLO distillation, export and verification on CPU" \
       org.opencontainers.image.licenses="AGPL-3.0-only" \
@@ -157,7 +157,7 @@ RUN python docker/build_manifest.py --out /etc/admd-deploy/build-manifest.json -
       --base-image "${TRAIN_BASE}" --lock requirements.lock --git-commit "${GIT_COMMIT}" --build-date "${BUILD_DATE}"
 # The README's examples name recipes by relative path (`recipe check recipes/quickstart.yaml`): the shipped recipes
 # are in the working directory too, root-owned and read-only. A volume mounted at /workspace/recipes replaces them.
-COPY recipes/ /workspace/recipes/
+COPY admd_deploy/recipes/ /workspace/recipes/
 LABEL org.opencontainers.image.title="admd-deploy (train)" \
       org.opencontainers.image.description="ADMD YOLO distillation, export, TensorRT engines on NVIDIA GPUs" \
       org.opencontainers.image.licenses="AGPL-3.0-only" \

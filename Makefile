@@ -32,9 +32,11 @@ test: $(STAMP)
 quickstart: $(STAMP)
 	$(VENV)/bin/admd-deploy quickstart
 
-# Re-pin every dependency (hashes, no index URLs) after editing a pyproject.toml.
+# Re-pin every dependency (hashes, no index URLs) after editing a pyproject.toml. admd-edge is this workspace's
+# export/ (installed by `venv`, never from an index), so the lock holds its dependencies but not itself.
 lock:
-	uv pip compile pyproject.toml --extra dev --generate-hashes -p $(PYTHON_VERSION) -o requirements.lock
+	uv pip compile pyproject.toml --extra dev --generate-hashes --no-emit-package admd-edge -p $(PYTHON_VERSION) \
+		-o requirements.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -208,6 +209,11 @@ class GatesSection:
     teacher_gap: float | None = None  # max points the student may trail the teacher
     cross_check: float = 0.5  # edge runtime vs Ultralytics' own val of the same ONNX
     teacher_over_baseline: float | None = None  # min points the teacher must lead the baseline (a sanity gate)
+    min_map50_95: float = 1.0  # floor for the student and every export: a model with mAP 0 never passes
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_map50_95 <= 100:
+            raise UsageError(f"gates.min_map50_95 must be in (0, 100] points; got {self.min_map50_95} (e.g. 1.0)")
 
 
 @dataclass
@@ -315,6 +321,8 @@ def parse_override(text: str) -> tuple[str, Any]:
 def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
     """Read, override, validate and resolve a recipe file."""
     path = Path(path).expanduser()
+    if not path.is_file() and path.suffix == "" and len(path.parts) == 1:  # a recipe shipped in the package, by name
+        path = Path(str(resources.files("admd_deploy") / "recipes" / f"{path.name}.yaml"))
     if not path.is_file():
         raise RecipeError("", f"recipe not found: {path}")
     try:

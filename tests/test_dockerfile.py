@@ -359,7 +359,7 @@ def check_recipes_in_the_working_directory(df: Dockerfile, makefile: str) -> lis
         chain = df.chain(target)
         workdir = _final_workdir(chain)
         copies = [i.args for i in chain if i.keyword == "COPY"]
-        if workdir is None or not any(re.fullmatch(rf"(--\S+\s+)*recipes/?\s+{re.escape(workdir)}/recipes/?", c.strip())
+        if workdir is None or not any(re.fullmatch(rf"(--\S+\s+)*(admd_deploy/)?recipes/?\s+{re.escape(workdir)}/recipes/?", c.strip())
                                       for c in copies):
             problems.append(f"{target}: recipes/ is not copied to {workdir}/recipes/ (the README's relative recipe "
                             "paths fail with `recipe not found`)")
@@ -463,7 +463,7 @@ MUTATIONS = [
      "not created world-writable"),
     ("cpu keeps its /tmp", _swap(" \\\n && find /tmp -mindepth 1 -delete\n", "\n"), None, "no /tmp leftovers",
      "cpu: line"),
-    ("cpu without its recipes", _swap("COPY recipes/ /workspace/recipes/\n", ""), None,
+    ("cpu without its recipes", _swap("COPY admd_deploy/recipes/ /workspace/recipes/\n", ""), None,
      "recipes in the working directory", "cpu: recipes/"),
 ]
 

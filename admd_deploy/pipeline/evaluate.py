@@ -1,8 +1,10 @@
 """One evaluation protocol for every model of a run: teacher, baseline, student, and the exports.
 
 Ultralytics' validator with ``rect=False`` (every image letterboxed to the same square size, as
-the exported model sees it), ``conf=0.001``, ``iou=0.7``, 101-point interpolated AP at IoU
-0.50:0.95 (ProbIoU for oriented boxes), on the data YAML's ``val`` split.
+the exported model sees it), ``conf=0.001``, ``iou=0.7``, its multi-label NMS (a box counts once for
+every class above conf), 101-point interpolated AP at IoU 0.50:0.95 (ProbIoU for oriented boxes), on
+the data YAML's ``val`` split. The exports run through the edge runtime decode the same way
+(``multi_label=True``, see ``verify.edge_metrics``).
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ VAL_ARGS = {"rect": False, "conf": 0.001, "iou": 0.7, "plots": False, "verbose":
 
 def protocol(task: str, imgsz: int) -> str:
     iou = "ProbIoU (oriented boxes)" if task == "obb" else "box IoU"
-    return (f"Ultralytics val, rect=False (letterboxed {imgsz}x{imgsz}), conf=0.001, NMS IoU 0.7, "
-            f"101-point AP at {iou} 0.50:0.95, val split of the run's data YAML")
+    return (f"Ultralytics val, rect=False (letterboxed {imgsz}x{imgsz}), conf=0.001, NMS IoU 0.7, multi-label NMS "
+            f"(every class above conf of a box is a detection), 101-point AP at {iou} 0.50:0.95, "
+            "val split of the run's data YAML")
 
 
 def val_metrics(model: str | Path, data_yaml: str, imgsz: int, batch: int, device: str) -> dict[str, Any]:

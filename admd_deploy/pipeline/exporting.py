@@ -329,6 +329,18 @@ def engine_command(onnx_name: str, precision: str) -> str:
     return f"admd-edge build-engine {onnx_name} --precision {precision}"
 
 
+ENGINE_FACTS = ("tensorrt_version", "gpu_name", "compute_capability", "onnx", "onnx_sha256", "shapes", "build_seconds",
+                "built_at")  # sidecar keys the artifact repeats
+
+
+def engine_artifact(built: Any, source: str, precision: str, command: str) -> dict[str, Any]:
+    """The export stage's record of an :class:`admd_edge.engine.EngineBuild` (a frozen dataclass): the plan,
+    its sidecar and what the sidecar says about the build; no accuracy checks (verify does not run engines)."""
+    return {"path": str(built.plan), "sha256": file_sha256(Path(built.plan)), "sidecar": str(built.sidecar),
+            "precision": precision, "source": source, "build_path": built.path, "cached": bool(built.cached),
+            **{k: built.info[k] for k in ENGINE_FACTS if k in built.info}, "checks": [], "command": command}
+
+
 def inputs(ctx: Context) -> dict[str, Any]:
     e = ctx.recipe.export
     quantizer = quantizer_version(int8_quantizer(e.int8_quantizer)) if "onnx_int8" in e.formats else None
@@ -374,13 +386,14 @@ def run(ctx: Context, out: Path) -> dict[str, Any]:
 
     if "engine" in e.formats:
         reason = engine_status()
-        source = Path(artifacts[engine_source(e.engine_precision, e.formats)]["path"])
+        source_fmt = engine_source(e.engine_precision, e.formats)
+        source = Path(artifacts[source_fmt]["path"])
         cmd = engine_command(source.name, e.engine_precision)
         if reason is None:
-            from admd_edge.engine import engine_from_onnx  # the edge package builds engines
+            from admd_edge import engine  # the edge package builds engines
 
-            built = engine_from_onnx(source, precision=e.engine_precision, out_dir=out)
-            artifacts["engine"] = {**built, "command": cmd}
+            built = engine.engine_from_onnx(source, precision=e.engine_precision, out_dir=out)
+            artifacts["engine"] = engine_artifact(built, source_fmt, e.engine_precision, cmd)
         else:
             LOGGER.warning("export: TensorRT engine skipped: %s", reason)
             artifacts["engine"] = {"skipped": reason, "command": cmd}

@@ -12,6 +12,7 @@ from admd_deploy.pipeline.context import Context
 
 LOGGER = logging.getLogger(__name__)
 
+MODELS_PROTOCOL = "ultralytics-val"  # the id of the evaluate stage's protocol in report.json's "protocols"
 RECONSTRUCTION = ("ADMD here is reconstructed from the paper's abstract (Li, Cheng, Han, ISPRS J. 2025); "
                   "every choice the abstract leaves open is a recipe option.")
 
@@ -38,11 +39,13 @@ def gap_closed(models: dict[str, Any], key: str = "map50_95") -> float | None:
 
 def build(ctx: Context) -> dict[str, Any]:
     ev, ver = ctx.out("evaluate"), ctx.out("verify")
-    models = {k: {kk: vv for kk, vv in v.items() if kk != "weights"} for k, v in ev["models"].items()}
+    models = {k: {**{kk: vv for kk, vv in v.items() if kk != "weights"}, "protocol": MODELS_PROTOCOL}
+              for k, v in ev["models"].items()}
     stages = {n: {"status": r.status, "seconds": r.seconds} for n, r in ctx.ledger.records.items()}
     return {
         "name": ctx.recipe.name, "task": ctx.recipe.task, "method": ctx.recipe.distill.method,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "protocol": ev["protocol"], "note": RECONSTRUCTION,
+        "protocols": {MODELS_PROTOCOL: ev["protocol"], **ver.get("protocols", {})},
         "models": models, "exports": ver.get("exports", {}), "gates": ver.get("gates", []),
         "passed": bool(ver.get("passed")), "gap_closed_map50_95": gap_closed(models), "bundle": ver.get("bundle"),
         "kd_note": SINGLE_SEED_NOTE if "baseline" in models and "student" in models else None,
@@ -66,6 +69,9 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str, str]]
     for k, e in report["exports"].items():
         if "skipped" in e:
             rows.append((f"exported {k}", "skipped", "", "", e["skipped"]))
+            continue
+        if "map50" not in e:  # a TensorRT plan: verify does not run it
+            rows.append((f"exported {k}", "not measured", "", "", e.get("build_path", "")))
             continue
         lat, ratio = e.get("latency_ms"), e.get("speedup_vs_onnx")
         cell = "n/a" if not lat else f"{lat:.1f} ms" + (f" ({ratio:.2f}x onnx)" if ratio and k != "onnx" else "")
@@ -110,6 +116,13 @@ def plots(ctx: Context, report_dir: Path, report: dict[str, Any]) -> dict[str, s
     return out
 
 
+def exports_protocol(report: dict[str, Any]) -> list[str]:
+    """The report.md lines saying how the exports' mAP was measured (none without scored exports)."""
+    used = {e["protocol"] for e in report["exports"].values() if e.get("protocol")}
+    return [f"Exports, through the edge runtime: {report['protocols'].get(p, p)}. Their Ultralytics cross-check runs "
+            f"Ultralytics val on the same file (the protocol above)." for p in sorted(used)] + [""] * bool(used)
+
+
 def markdown(report: dict[str, Any], figures: dict[str, str], run_dir: Path) -> str:
     status = "PASSED" if report["passed"] else "FAILED: " + ", ".join(g["name"] for g in report["gates"] if g["passed"] is False)
     gc = report["gap_closed_map50_95"]
@@ -119,6 +132,7 @@ def markdown(report: dict[str, Any], figures: dict[str, str], run_dir: Path) -> 
     parts = [
         f"# {report['name']}: {report['method']} distillation report ({report['task']})", "",
         f"**{status}**. Protocol: {report['protocol']}. mAP in points (0-100).", "",
+        *exports_protocol(report),
         markdown_table(summary_rows(report), ("model", "mAP50", "mAP50-95", "params", "CPU latency (batch 1)")), "",
         "Latency: the models alone, PyTorch for the trained models and ONNX Runtime through the edge runtime for "
         "the exports. The exports were timed together in interleaved rounds, and `Nx onnx` is the median over "

@@ -13,17 +13,37 @@ from typing import Any
 import numpy as np
 
 from admd_deploy.pipeline.context import Context
+from admd_deploy.pipeline.edge_wheel import build_edge_wheel
+from admd_deploy.pipeline.evaluate import VAL_ARGS
 from admd_deploy.pipeline.exporting import engine_command, engine_source
 
 LOGGER = logging.getLogger(__name__)
 
-EDGE_SRC = Path(__file__).resolve().parents[2] / "export"  # the edge package, shipped inside the bundle
 PACKAGES = ("admd-deploy", "admd-edge", "ultralytics", "torch", "onnx", "onnxruntime", "onnxslim", "numpy",
             "opencv-python-headless", "tensorrt")
 
 
+EDGE_VAL = {"conf": VAL_ARGS["conf"], "iou": VAL_ARGS["iou"], "max_det": 300}  # Ultralytics' validator settings
+EDGE_PROTOCOL = "admd-edge-multi-label"  # the id of edge_protocol(True) in report.json's "protocols"
+
+
+def edge_protocol(multi_label: bool = True) -> str:
+    """How :func:`edge_metrics` scored an export, for the report."""
+    nms = ("multi-label NMS as Ultralytics' validator (every class above conf of a box is a detection)"
+           if multi_label else "single-label NMS (one class per box, the runtime's predict default)")
+    return (f"admd-edge runtime (ONNX Runtime), letterboxed, conf={EDGE_VAL['conf']}, NMS IoU {EDGE_VAL['iou']}, "
+            f"max_det={EDGE_VAL['max_det']}, {nms}, boxes unclipped as the validator matches them; "
+            "scored with Ultralytics' matching and 101-point AP")
+
+
 def gate(name: str, value: float | None, limit: float | None, passed: bool | None, **extra: Any) -> dict[str, Any]:
     return {"name": name, "value": value, "limit": limit, "passed": passed, **extra}
+
+
+def floor_gate(name: str, value: float, limit: float) -> dict[str, Any]:
+    """``value`` (0-1) in points must reach ``limit`` points: a model that learned nothing (mAP 0) fails."""
+    pts = round(100 * value, 3)
+    return gate(name, pts, limit, pts >= limit)
 
 
 def drop_gate(name: str, reference: float, value: float, limit: float | None) -> dict[str, Any]:
@@ -32,9 +52,15 @@ def drop_gate(name: str, reference: float, value: float, limit: float | None) ->
     return gate(name, drop, limit, None if limit is None else drop <= limit)
 
 
-def edge_metrics(onnx_path: Path, data_yaml: str, task: str, imgsz: int) -> dict[str, Any]:
+def edge_metrics(onnx_path: Path, data_yaml: str, task: str, imgsz: int, *, multi_label: bool = True) -> dict[str, Any]:
     """mAP of an ONNX model run through the edge runtime (admd_edge) on the val split (its latency is timed with
-    the other exports' in :func:`interleaved_latency`)."""
+    the other exports' in :func:`interleaved_latency`).
+
+    ``multi_label`` (the default) decodes as Ultralytics' validator does (every class above conf of a box
+    is a detection), so the number compares with ``YOLO.val()`` of the student and of the same ONNX; False
+    is the runtime's prediction decode (one label per box). Boxes are scored unclipped, as the validator
+    matches them (prediction clips them to the image).
+    """
     import cv2
 
     from admd_deploy import yolo_env
@@ -42,7 +68,8 @@ def edge_metrics(onnx_path: Path, data_yaml: str, task: str, imgsz: int) -> dict
     from admd_deploy.pipeline.scoring import Sample, ground_truth, score
     from admd_edge import load_model
 
-    det = load_model(onnx_path, conf=0.001, iou=0.7, max_det=300, threads=yolo_env.cpu_threads())
+    det = load_model(onnx_path, conf=EDGE_VAL["conf"], iou=EDGE_VAL["iou"], max_det=EDGE_VAL["max_det"],
+                     multi_label=multi_label, clip=False, threads=yolo_env.cpu_threads())
     samples = []
     for img_path in val_images(data_yaml, 10**9):
         img = cv2.imread(str(img_path))
@@ -90,7 +117,7 @@ def inputs(ctx: Context) -> dict[str, Any]:
     models = ctx.out("evaluate").get("models", {})
     accuracy = {m: {k: v.get(k) for k in ("map50", "map50_95")} for m, v in models.items()}  # not latency noise
     return {"export": ctx.ledger.records["export"].key if "export" in ctx.ledger.records else None,
-            "gates": ctx.recipe.to_dict()["gates"], "accuracy": accuracy}
+            "gates": ctx.recipe.to_dict()["gates"], "accuracy": accuracy, "protocol": EDGE_PROTOCOL}
 
 
 def run(ctx: Context, out: Path) -> dict[str, Any]:
@@ -111,29 +138,33 @@ def run(ctx: Context, out: Path) -> dict[str, Any]:
     if "baseline" in models and teacher and g.teacher_over_baseline is not None:
         lead = round(100 * (teacher["map50_95"] - models["baseline"]["map50_95"]), 3)
         gates.append(gate("teacher_over_baseline_map50_95", lead, g.teacher_over_baseline, lead >= g.teacher_over_baseline))
+    gates.append(floor_gate("student_min_map50_95", student["map50_95"], g.min_map50_95))
     for name, art in artifacts.items():
         if "skipped" in art:
             exports[name] = {"skipped": art["skipped"], "command": art.get("command")}
             gates.append(gate(f"{name}_built", None, None, None, skipped=art["skipped"]))
             continue
         path = Path(art["path"])
-        for c in art["checks"]:
+        for c in art.get("checks", []):
             gates.append(gate(f"{name}_{c['name']}", c["value"], c["limit"], c["passed"]))
-        if not path.suffix == ".onnx":
-            exports[name] = {k: v for k, v in art.items() if k != "checks"}
+        if not path.suffix == ".onnx":  # a TensorRT plan: recorded as the export stage left it, not run here
+            exports[name] = {**{k: v for k, v in art.items() if k != "checks"},
+                             "accuracy": "not measured (verify runs ONNX only; the engine runs on its GPU)"}
             continue
         LOGGER.info("verify: %s through the edge runtime", name)
-        edge = edge_metrics(path, data_yaml, r.task, imgsz)
+        edge = edge_metrics(path, data_yaml, r.task, imgsz)  # multi-label: the validator's protocol, like `student`
         timed[name] = path
         ul = val_metrics(path, data_yaml, imgsz, 1, "cpu")
         limit = {"int8": g.int8_map_drop, "fp16": g.fp16_map_drop}.get(art["precision"], g.fp32_map_drop)
+        gates.append(floor_gate(f"{name}_min_map50_95", edge["map50_95"], g.min_map50_95))
         for key in ("map50", "map50_95"):
             gates.append(drop_gate(f"{name}_{key}_drop_vs_student", student[key], edge[key], limit))
             if teacher:
                 gates.append(drop_gate(f"{name}_{key}_gap_to_teacher", teacher[key], edge[key], g.teacher_gap))
         diff = round(100 * abs(edge["map50_95"] - ul["map50_95"]), 3)
         gates.append(gate(f"{name}_cross_check_vs_ultralytics", diff, g.cross_check, diff <= g.cross_check))
-        exports[name] = {**edge, "ultralytics_map50": ul["map50"], "ultralytics_map50_95": ul["map50_95"],
+        exports[name] = {**edge, "protocol": EDGE_PROTOCOL,
+                         "ultralytics_map50": ul["map50"], "ultralytics_map50_95": ul["map50_95"],
                          "path": str(path), "sha256": art["sha256"], "precision": art["precision"],
                          "checks": art["checks"], **{k: art[k] for k in ("passes", "runtime", "quantizer") if k in art}}
     if timed:
@@ -144,7 +175,8 @@ def run(ctx: Context, out: Path) -> dict[str, Any]:
             exports[name].update(lat)
     passed = all(x["passed"] is not False for x in gates)
     bundle = write_bundle(ctx, out.parent / "deploy", artifacts, gates, passed)
-    return {"exports": exports, "gates": gates, "passed": passed, "bundle": str(bundle)}
+    return {"exports": exports, "gates": gates, "passed": passed, "bundle": str(bundle),
+            "protocols": {EDGE_PROTOCOL: edge_protocol(True)}}
 
 
 def versions() -> dict[str, str | None]:
@@ -166,7 +198,8 @@ def versions() -> dict[str, str | None]:
 
 
 def write_bundle(ctx: Context, deploy: Path, artifacts: dict[str, Any], gates: list[dict], passed: bool) -> Path:
-    """``deploy/``: the ONNX files, the edge package, a device README and ``manifest.json`` (sha256 of all)."""
+    """``deploy/``: the ONNX files, the edge runtime's wheel, a device README and ``manifest.json`` (sha256 of
+    all)."""
     import yaml
 
     if deploy.exists():
@@ -174,13 +207,12 @@ def write_bundle(ctx: Context, deploy: Path, artifacts: dict[str, Any], gates: l
     deploy.mkdir(parents=True)
     files = {}
     for art in artifacts.values():
-        if "path" in art:
+        if "path" in art and Path(art["path"]).suffix == ".onnx":  # engines are not portable: built on the device
             dst = deploy / Path(art["path"]).name
             shutil.copy2(art["path"], dst)
             files[dst.name] = dst
-    if EDGE_SRC.is_dir():
-        shutil.copytree(EDGE_SRC, deploy / "admd-edge", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info",
-                                                                                      "tests", ".pytest_cache"))
+    wheel = build_edge_wheel(deploy)  # the runtime the device installs, from the installed distribution
+    files[wheel.name] = wheel
     data = yaml.safe_load(Path(ctx.out("data")["data_yaml"]).read_text())
     names = data["names"] if isinstance(data["names"], dict) else dict(enumerate(data["names"]))
     onnx_name = Path(artifacts["onnx"]["path"]).name
@@ -197,13 +229,24 @@ def write_bundle(ctx: Context, deploy: Path, artifacts: dict[str, Any], gates: l
              "names": {int(k): v for k, v in names.items()}}
     extra = {
         "passed": passed, "failed_gates": failed, "gates": gates,
-        "engine": {"build_command": build, "status": engine.get("skipped", "built" if "path" in engine else "not requested")},
+        "engine": bundle_engine_entry(engine, build),
         "versions": versions(), "build_manifest": _image_manifest(), "recipe": ctx.recipe.to_dict(),
     }
     write_manifest(deploy, list(files), model, json.loads(json.dumps(extra, default=str)))
     cpu_int8 = Path(artifacts["onnx_int8_cpu"]["path"]).name if "path" in artifacts.get("onnx_int8_cpu", {}) else None
-    (deploy / "README.md").write_text(_device_readme(ctx, onnx_name, build, passed, failed, cpu_int8))
+    (deploy / "README.md").write_text(_device_readme(ctx, onnx_name, build, passed, failed, cpu_int8, wheel.name))
     return deploy
+
+
+def bundle_engine_entry(engine: dict[str, Any], build: str) -> dict[str, Any]:
+    """The manifest's engine entry: only what the export stage's artifact says (a plan is never shipped)."""
+    if "skipped" in engine:
+        return {"build_command": build, "status": engine["skipped"]}
+    if "path" not in engine:
+        return {"build_command": build, "status": "not requested"}
+    facts = {k: engine[k] for k in ("build_path", "cached", "tensorrt_version", "gpu_name", "sha256") if k in engine}
+    return {"build_command": build, "status": "built on the export machine, not shipped (engines are not portable)",
+            "export_machine_build": facts}
 
 
 def _image_manifest() -> dict[str, Any] | None:
@@ -213,7 +256,7 @@ def _image_manifest() -> dict[str, Any] | None:
 
 
 def _device_readme(ctx: Context, onnx_name: str, build: str, passed: bool, failed: list[str],
-                   cpu_int8: str | None = None) -> str:
+                   cpu_int8: str | None = None, wheel: str = "admd_edge-0.1.0-py3-none-any.whl") -> str:
     status = "PASSED every gate" if passed else f"FAILED gates: {', '.join(failed)} (see manifest.json)"
     cpu = (f"\nOn a CPU without TensorRT, `{cpu_int8}` (INT8 for ONNX Runtime's CPU kernels, decode in float) is "
            f"usually faster than `{onnx_name}`; its mAP drop is gated like the others (manifest.json). "
@@ -225,7 +268,7 @@ Status: **{status}**.
 
 ## On the device (Jetson or any Linux with Python 3.10+)
 ```bash
-pip install ./admd-edge                      # numpy, opencv, onnxruntime; add [trt] for TensorRT
+pip install "./{wheel}"    # numpy, opencv, onnxruntime; "./{wheel}[trt]" adds TensorRT
 admd-edge predict {onnx_name} images/ --bundle . --out predictions/
 {build} --out .    # build the TensorRT engine ON the device (engines are not portable)
 admd-edge bench {onnx_name}

@@ -143,6 +143,19 @@ def verify_bundle(bundle_dir: str | Path) -> dict[str, Any]:
     return manifest
 
 
+def gates_warning(manifest: Mapping[str, Any]) -> str | None:
+    """One line to warn with when the manifest says its bundle failed its accuracy gates, else None.
+
+    The training side records ``passed`` and ``failed_gates`` (see ``admd_deploy.pipeline.verify``); a
+    bundle without them (written by another tool) says nothing either way.
+    """
+    if manifest.get("passed", True) is not False:
+        return None
+    failed = manifest.get("failed_gates") or []
+    names = ", ".join(map(str, failed)) if failed else "see manifest.json"
+    return f"this bundle FAILED its accuracy gates ({names}); its detections may be wrong"
+
+
 def bundle_model_file(bundle_dir: str | Path, manifest: Mapping[str, Any], model: str | Path | None = None) -> Path:
     """The model file a bundle asks to load: ``model`` if given (must be listed), else ``model.file``, else
     its only ``.onnx``/``.engine``/``.plan``.

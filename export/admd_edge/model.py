@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from admd_edge.manifest import MANIFEST, bundle_model_file, verify_bundle
+from admd_edge.manifest import MANIFEST, bundle_model_file, gates_warning, verify_bundle
 from admd_edge.metadata import ModelInfo
 from admd_edge.postprocess import Detections, check_thresholds, decode
 from admd_edge.preprocess import Preprocessor, input_hw
@@ -53,6 +53,10 @@ class EdgeModel:
         max_det: Detections kept per image.
         imgsz: Input size for a dynamic-shape model (must match a fixed one).
         batch: Images per inference call for a dynamic-batch model.
+        multi_label: Decode every class above ``conf`` of a box as a detection of its own, as Ultralytics'
+            validator does; for mAP comparable with ``YOLO.val()``. The default, one label per box, is for
+            prediction.
+        clip: Clip axis-aligned boxes to the image; False scores them as Ultralytics' validator does.
     """
 
     def __init__(
@@ -65,11 +69,14 @@ class EdgeModel:
         max_det: int = 300,
         imgsz: int | Sequence[int] | None = None,
         batch: int = 1,
+        multi_label: bool = False,
+        clip: bool = True,
     ):
         check_thresholds(conf, iou, max_det)
         self.runner = runner
         self.info = info or ModelInfo.from_metadata(runner.metadata)
         self.conf, self.iou, self.max_det = conf, iou, int(max_det)
+        self.multi_label, self.clip = bool(multi_label), bool(clip)
         static_batch = runner.input_shape[0] if runner.input_shape else None
         self.batch = int(static_batch) if static_batch else max(1, int(batch))
         self.imgsz = input_size(runner, self.info, imgsz)
@@ -96,7 +103,8 @@ class EdgeModel:
         t1 = time.perf_counter()
         output = self.runner.run(tensor)[0]
         t2 = time.perf_counter()
-        results = decode(output, geometry, self.info, self.conf, self.iou, self.max_det)
+        results = decode(output, geometry, self.info, self.conf, self.iou, self.max_det, multi_label=self.multi_label,
+                         clip=self.clip)
         t3 = time.perf_counter()
         return results, (t1 - t0, t2 - t1, t3 - t2)
 
@@ -129,7 +137,9 @@ def load_model(
         threads: ONNX Runtime intra-op threads.
         providers: ONNX Runtime execution providers.
         spin: ONNX Runtime thread spinning; turn off on a CPU shared with other busy processes.
-        **kwargs: :class:`EdgeModel` options (conf, iou, max_det, imgsz, batch).
+        **kwargs: :class:`EdgeModel` options (conf, iou, max_det, imgsz, batch, multi_label, clip).
+
+    A bundle whose manifest says it failed its gates loads with a one-line warning (logging, on stderr).
 
     Raises:
         BundleIntegrityError: If a bundle file does not match its manifest.
@@ -143,5 +153,7 @@ def load_model(
         path = bundle_model_file(bundle, manifest, path)
         info = ModelInfo.from_metadata(manifest["model"])
         LOGGER.info("bundle %s verified (%d files)", bundle, len(manifest["files"]))
+        if (warning := gates_warning(manifest)) is not None:
+            LOGGER.warning("%s: %s", bundle, warning)
     runner = runner_from_path(path, threads=threads, providers=providers, spin=spin)
     return EdgeModel(runner, info, **kwargs)

@@ -99,12 +99,27 @@ def check_thresholds(conf: float, iou: float, max_det: int) -> None:
 
 
 def _candidates(
-    pred: np.ndarray, nc: int, conf: float, max_nms: int, classes: Sequence[int] | None
+    pred: np.ndarray, nc: int, conf: float, max_nms: int, classes: Sequence[int] | None, multi_label: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Anchors whose best class beats ``conf``: (indices, best scores, best classes), at most ``max_nms``."""
+    """NMS candidates as (anchor indices, scores, classes), at most ``max_nms``.
+
+    Single-label: each anchor whose best class beats ``conf``, with that class. Multi-label (Ultralytics'
+    validator, ``multi_label=True``): every (anchor, class) pair above ``conf``, anchor-major like its
+    ``torch.where``, so one anchor can enter the NMS once per class.
+    """
     cls_scores = pred[4 : 4 + nc]
     best = cls_scores.max(0)
     idx = np.flatnonzero(best > conf)
+    if multi_label and idx.size:
+        anchor, cls = np.nonzero(cls_scores[:, idx].T > conf)
+        idx, scores = idx[anchor], cls_scores[cls, idx[anchor]]
+        if classes is not None:
+            keep = np.isin(cls, np.asarray(classes))
+            idx, scores, cls = idx[keep], scores[keep], cls[keep]
+        if idx.size > max_nms:
+            top = np.argsort(-scores, kind="stable")[:max_nms]
+            idx, scores, cls = idx[top], scores[top], cls[top]
+        return idx, scores, cls
     if idx.size == 0:
         return idx, best[idx], idx
     if classes is not None:
@@ -127,6 +142,7 @@ def non_max_suppression(
     classes: Sequence[int] | None = None,
     max_nms: int = MAX_NMS,
     max_wh: int = MAX_WH,
+    multi_label: bool = False,
 ) -> np.ndarray:
     """NMS on one image's raw output, laid out like Ultralytics' ``non_max_suppression`` result.
 
@@ -141,13 +157,16 @@ def non_max_suppression(
         classes: Keep only these class ids.
         max_nms: Highest-scored candidates entering NMS.
         max_wh: Class offset separating classes for class-aware NMS.
+        multi_label: Every class above ``conf`` of an anchor is a candidate of its own (Ultralytics'
+            validator protocol, for mAP); False keeps the best class per anchor (prediction). Ignored with
+            one class, as in Ultralytics.
 
     Returns:
         ``(n, 6)`` rows ``x1, y1, x2, y2, conf, cls`` (rotated: ``(n, 7)`` ``x, y, w, h, conf, cls, angle``),
         by descending confidence.
     """
     nc = nc or pred.shape[0] - 4
-    idx, scores, cls = _candidates(pred, nc, conf, max_nms, classes)
+    idx, scores, cls = _candidates(pred, nc, conf, max_nms, classes, multi_label and nc > 1)
     width = 7 if rotated else 6
     if idx.size == 0:
         return np.zeros((0, width), dtype=np.float32)
@@ -215,8 +234,12 @@ def empty_detections(task: str, names: Mapping[int, str], image_shape: tuple[int
     return Detections(task, e["boxes"], e["scores"], e["class_ids"], names, image_shape)
 
 
-def detections_from_rows(rows: np.ndarray, lb: Letterbox, names: Mapping[int, str], task: str) -> Detections:
-    """Scale NMS rows from network to original-image pixels (``ops.scale_boxes``) into :class:`Detections`."""
+def detections_from_rows(
+    rows: np.ndarray, lb: Letterbox, names: Mapping[int, str], task: str, clip: bool = True
+) -> Detections:
+    """Scale NMS rows from network to original-image pixels (``ops.scale_boxes``) into :class:`Detections`;
+    ``clip=False`` leaves axis-aligned boxes that overhang the image as they are (Ultralytics' validator
+    matches them unclipped)."""
     if len(rows) == 0:
         return empty_detections(task, names, lb.orig_shape)
     (gx, gy), (px, py) = lb.gain, lb.pad
@@ -233,9 +256,10 @@ def detections_from_rows(rows: np.ndarray, lb: Letterbox, names: Mapping[int, st
         boxes = np.concatenate([lo, hi], axis=1)
         return Detections(task, boxes, scores, class_ids, names, lb.orig_shape, xywhr, corners)
     boxes = (rows[:, :4] - np.array([px, py, px, py], dtype=np.float32)) / gain
-    h, w = lb.orig_shape
-    np.clip(boxes[:, 0::2], 0, w, out=boxes[:, 0::2])
-    np.clip(boxes[:, 1::2], 0, h, out=boxes[:, 1::2])
+    if clip:
+        h, w = lb.orig_shape
+        np.clip(boxes[:, 0::2], 0, w, out=boxes[:, 0::2])
+        np.clip(boxes[:, 1::2], 0, h, out=boxes[:, 1::2])
     return Detections(task, boxes, scores, class_ids, names, lb.orig_shape)
 
 
@@ -249,6 +273,8 @@ def decode(
     *,
     agnostic: bool = False,
     classes: Sequence[int] | None = None,
+    multi_label: bool = False,
+    clip: bool = True,
 ) -> list[Detections]:
     """Detections per image from a batched raw output.
 
@@ -261,6 +287,9 @@ def decode(
         max_det: Detections per image.
         agnostic: Class-agnostic NMS.
         classes: Keep only these class ids.
+        multi_label: One candidate per class above ``conf`` per anchor (Ultralytics' validator protocol,
+            for mAP); the default, one label per box, is for prediction.
+        clip: Clip axis-aligned boxes to the image (prediction); False as Ultralytics' validator scores them.
 
     Raises:
         ValueError: If the output does not fit the task and number of classes.
@@ -286,7 +315,8 @@ def decode(
             rows = end2end_rows(pred, conf, max_det, classes)
         else:
             rows = non_max_suppression(
-                pred, conf, iou, rotated=rotated, nc=nc, max_det=max_det, agnostic=agnostic, classes=classes
+                pred, conf, iou, rotated=rotated, nc=nc, max_det=max_det, agnostic=agnostic, classes=classes,
+                multi_label=multi_label,
             )
-        results.append(detections_from_rows(rows, lb, info.names, info.task))
+        results.append(detections_from_rows(rows, lb, info.names, info.task, clip))
     return results

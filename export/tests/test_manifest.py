@@ -93,3 +93,42 @@ def test_write_manifest_refuses_bad_requests(bundle: Path, files, info, extra, e
     (bundle.parent / "outside.txt").write_text("x")
     with pytest.raises(error, match=message):
         write_manifest(bundle, files, info, extra)
+
+
+def test_a_bundle_that_failed_its_gates_loads_with_one_warning_line(tmp_path: Path, detect_onnx: Path, caplog) -> None:
+    folder = tmp_path / "failed"
+    folder.mkdir()
+    shutil.copyfile(detect_onnx, folder / "model.onnx")
+    write_manifest(folder, ["model.onnx"], MODEL_INFO, {"passed": False, "failed_gates": ["onnx_min_map50_95"]})
+    with caplog.at_level("WARNING", logger="admd_edge.model"):
+        load_model(folder)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "\n" not in warnings[0]
+    assert "FAILED its accuracy gates (onnx_min_map50_95)" in warnings[0]
+
+
+def test_a_bundle_that_passed_or_says_nothing_loads_without_a_warning(bundle: Path, tmp_path: Path, caplog) -> None:
+    with caplog.at_level("WARNING", logger="admd_edge.model"):
+        load_model(bundle)
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_predict_on_a_failed_bundle_prints_one_warning_line_on_stderr(
+    tmp_path: Path, detect_onnx: Path, image_folder: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    folder = tmp_path / "failed"
+    folder.mkdir()
+    shutil.copyfile(detect_onnx, folder / "student.onnx")
+    info = {**MODEL_INFO, "names": {i: f"c{i}" for i in range(80)}, "file": "student.onnx"}
+    write_manifest(folder, ["student.onnx"], info, {"passed": False, "failed_gates": ["onnx_map50_drop_vs_student"]})
+    run = subprocess.run(
+        [sys.executable, "-m", "admd_edge", "predict", str(folder), str(image_folder / "bus.jpg"), "--out",
+         str(tmp_path / "out")], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert run.returncode == 0, run.stderr
+    lines = [line for line in run.stderr.splitlines() if "accuracy gates" in line]
+    assert len(lines) == 1 and "onnx_map50_drop_vs_student" in lines[0]

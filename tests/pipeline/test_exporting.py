@@ -88,3 +88,21 @@ def test_modelopt_quantises_outside_the_decode_and_keeps_the_metadata(tmp_path, 
     ref, q = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"images": x})[0]
               for p in (fp32, int8))
     assert q.shape == ref.shape and np.isfinite(q).all()
+
+
+def test_an_engine_build_becomes_a_json_artifact_of_what_its_sidecar_says(tmp_path):
+    import json
+
+    from admd_deploy.pipeline.exporting import engine_artifact
+    from admd_deploy.pipeline.ledger import file_sha256
+    from admd_edge.engine import EngineBuild
+
+    plan, side = tmp_path / "s.plan", tmp_path / "s.json"
+    plan.write_bytes(b"plan")
+    info = {"tensorrt_version": "10.9", "gpu_name": "Orin", "build_seconds": 3.5, "cache_key": "k"}
+    side.write_text(json.dumps(info))
+    art = engine_artifact(EngineBuild(plan, side, "trt10-explicit-qdq", True, info), "onnx_int8", "int8", "cmd")
+    assert json.loads(json.dumps(art)) == art  # the ledger stores it as JSON (a dataclass would not go)
+    assert art == {"path": str(plan), "sha256": file_sha256(plan), "sidecar": str(side), "precision": "int8",
+                   "source": "onnx_int8", "build_path": "trt10-explicit-qdq", "cached": True,
+                   "tensorrt_version": "10.9", "gpu_name": "Orin", "build_seconds": 3.5, "checks": [], "command": "cmd"}

@@ -66,11 +66,17 @@ def test_a_full_run_writes_the_report_schema_and_a_verified_bundle(finished):
     assert {"onnx_checker", "onnx_parity_max_abs", "onnx_int8_checker", "onnx_cross_check_vs_ultralytics",
             "onnx_map50_95_drop_vs_student", "onnx_int8_map50_95_drop_vs_student", "onnx_int8_cpu_checker",
             "onnx_int8_cpu_map50_95_drop_vs_student", "onnx_int8_cpu_cross_check_vs_ultralytics", "onnx_fp16_checker",
-            "onnx_fp16_map50_95_drop_vs_student", "onnx_fp16_cross_check_vs_ultralytics"} <= names
+            "onnx_fp16_map50_95_drop_vs_student", "onnx_fp16_cross_check_vs_ultralytics",
+            "student_min_map50_95", "onnx_min_map50_95", "onnx_int8_min_map50_95"} <= names
     fp16_drop = next(g for g in report["gates"] if g["name"] == "onnx_fp16_map50_95_drop_vs_student")
     assert fp16_drop["limit"] == 0.5  # gates.fp16_map_drop, not the FP32 or INT8 limit
     assert report["passed"] == all(g["passed"] is not False for g in report["gates"])
-    assert "Ultralytics val, rect=False" in report["protocol"]
+    assert "Ultralytics val, rect=False" in report["protocol"] and "multi-label" in report["protocol"]
+    # every number says which protocol made it: the models by Ultralytics val, the exports by the edge runtime
+    # decoding as the validator does
+    assert report["models"]["student"]["protocol"] == "ultralytics-val"
+    assert report["exports"]["onnx"]["protocol"] == "admd-edge-multi-label"
+    assert "multi-label NMS" in report["protocols"]["admd-edge-multi-label"]
 
     md = (result.run_dir / "report.md").read_text()
     assert "| teacher |" in md and "| exported onnx |" in md and "![training curves]" in md
@@ -79,14 +85,16 @@ def test_a_full_run_writes_the_report_schema_and_a_verified_bundle(finished):
 
     deploy = Path(report["bundle"])
     manifest = json.loads((deploy / "manifest.json").read_text())
-    assert set(manifest["files"]) == {"student.onnx", "student.fp16.onnx", "student.int8.onnx", "student.int8-cpu.onnx"}
+    assert set(manifest["files"]) == {"student.onnx", "student.fp16.onnx", "student.int8.onnx", "student.int8-cpu.onnx",
+                                      "admd_edge-0.1.0-py3-none-any.whl"}
     from admd_deploy.pipeline.ledger import file_sha256
 
     assert all(file_sha256(deploy / f) == h for f, h in manifest["files"].items())
     assert manifest["model"]["task"] == "obb"
     # the default fp16 engine is built from the FP16 ONNX, which TensorRT 11 (strongly typed) needs
     assert manifest["engine"]["build_command"] == "admd-edge build-engine student.fp16.onnx --precision fp16"
-    assert (deploy / "admd-edge" / "pyproject.toml").is_file() and (deploy / "README.md").is_file()
+    assert 'pip install "./admd_edge-0.1.0-py3-none-any.whl"' in (deploy / "README.md").read_text()
+    assert not any(p.suffix == ".py" for p in deploy.rglob("*"))  # no script importing admd_deploy: the wheel only
     assert yaml.safe_load((result.run_dir / "recipe.yaml").read_text())["distill"]["epochs"] == 2
 
 
@@ -105,15 +113,29 @@ def test_a_changed_setting_reruns_only_what_depends_on_it(tmp_path, finished):
     assert result.ran == ["evaluate", "report"]  # the report's sample grid changed; models and exports did not
 
 
+def failed_gates(run_dir: Path) -> list[str]:
+    return [g["name"] for g in json.loads((run_dir / "report.json").read_text())["gates"] if g["passed"] is False]
+
+
+def test_a_model_with_map_0_fails_the_floor_gates_of_the_student_and_every_export(finished):
+    _, _, first = finished
+    report = json.loads((first.run_dir / "report.json").read_text())
+    assert report["models"]["student"]["map50_95"] < 0.01  # two epochs on 16 images: the tiny student learned ~nothing
+    assert report["passed"] is False
+    assert failed_gates(first.run_dir) == ["student_min_map50_95", "onnx_min_map50_95", "onnx_int8_min_map50_95",
+                                           "onnx_int8_cpu_min_map50_95", "onnx_fp16_min_map50_95"]
+
+
 def test_a_failed_gate_exits_non_zero_and_the_report_says_which(finished, capsys):
     tmp, _, first = finished
+    before = failed_gates(first.run_dir)  # the floor gates (the tiny student's mAP is below 1 point)
     code = main(["run", str(write_recipe(tmp)), "gates.parity_atol=1.0e-12", "--out", str(first.run_dir)])
     assert code == 1
     report = json.loads((first.run_dir / "report.json").read_text())
     assert report["passed"] is False
-    assert [g["name"] for g in report["gates"] if g["passed"] is False] == ["onnx_parity_max_abs"]
-    assert "FAILED: onnx_parity_max_abs" in (first.run_dir / "report.md").read_text()
-    assert "GATES FAILED: onnx_parity_max_abs" in capsys.readouterr().err
+    assert [g for g in failed_gates(first.run_dir) if g not in before] == ["onnx_parity_max_abs"]
+    assert "onnx_parity_max_abs" in (first.run_dir / "report.md").read_text().split("\n", 3)[2]
+    assert "onnx_parity_max_abs" in capsys.readouterr().err
 
 
 def test_an_interrupted_training_stage_resumes_and_earlier_stages_stay_done(tmp_path, monkeypatch):
@@ -155,11 +177,13 @@ def test_export_command_exports_verifies_and_bundles_a_distilled_checkpoint(fini
     data = first.run_dir / "data" / "synthetic" / "data.yaml"
     code = main(["export", str(best), "--data", str(data), "--formats", "onnx", "--out", str(tmp_path / "exp"),
                  "report.latency_runs=2", "report.samples=1"])
-    assert code == 0
+    assert code == 1  # the tiny student's mAP is below the 1-point floor (gates.min_map50_95)
     report = json.loads((tmp_path / "exp" / "report.json").read_text())
     assert set(report["models"]) == {"student"} and report["task"] == "obb"  # task read from the checkpoint
-    assert report["exports"]["onnx"]["map50_95"] >= 0 and report["passed"] is True
-    assert json.loads((tmp_path / "exp" / "deploy" / "manifest.json").read_text())["files"].keys() == {"student.onnx"}
+    assert report["exports"]["onnx"]["map50_95"] >= 0 and report["passed"] is False
+    assert failed_gates(tmp_path / "exp") == ["student_min_map50_95", "onnx_min_map50_95"]
+    assert json.loads((tmp_path / "exp" / "deploy" / "manifest.json").read_text())["files"].keys() == {
+        "student.onnx", "admd_edge-0.1.0-py3-none-any.whl"}
 
 
 def test_the_cpu_int8_model_quantises_the_body_and_keeps_the_decode_in_float(finished):
@@ -188,3 +212,49 @@ def test_the_cpu_int8_model_quantises_the_body_and_keeps_the_decode_in_float(fin
     for n in trt_graph.node:
         if n.name in decode and n.op_type == "MatMul":
             assert all(trt_producer.get(i) is None or trt_producer[i].op_type != "DequantizeLinear" for i in n.input)
+
+
+def test_an_engine_build_is_recorded_through_export_verify_bundle_and_report(finished, tmp_path, monkeypatch):
+    """Where TensorRT would run: a stand-in ``engine_from_onnx`` returning the documented ``EngineBuild``.
+
+    Nothing downstream may say more about the engine than the artifact does: no accuracy, no plan in the bundle.
+    """
+    import shutil
+
+    from admd_deploy.pipeline import exporting
+    from admd_edge import engine
+
+    _, recipe, first = finished
+    calls = []
+
+    def stand_in(onnx_path, *, precision, out_dir, **kwargs):
+        calls.append((Path(onnx_path).name, precision))
+        plan = Path(out_dir) / f"{Path(onnx_path).stem}-{precision}-standin.plan"
+        plan.write_bytes(b"not a real TensorRT plan")
+        info = {"tensorrt_version": "0.0-stand-in", "gpu_name": "stand-in GPU", "build_path": "trt11-strongly-typed",
+                "precision": precision, "onnx": Path(onnx_path).name}
+        side = plan.with_suffix(".json")
+        side.write_text(json.dumps(info))
+        return engine.EngineBuild(plan, side, "trt11-strongly-typed", False, info)
+
+    monkeypatch.setattr(exporting, "engine_status", lambda: None)
+    monkeypatch.setattr(engine, "engine_from_onnx", stand_in)
+    run_dir = tmp_path / "run"
+    shutil.copytree(first.run_dir, run_dir)
+    result = run_pipeline(recipe, run_dir, from_stage="export")
+    assert result.ran == ["export", "verify", "report"]
+    assert calls == [("student.fp16.onnx", "fp16")]  # built from the FP16 ONNX, as the bundle's command says
+
+    report = json.loads((run_dir / "report.json").read_text())
+    eng = report["exports"]["engine"]
+    assert eng["path"].endswith("student.fp16-fp16-standin.plan") and eng["build_path"] == "trt11-strongly-typed"
+    assert eng["tensorrt_version"] == "0.0-stand-in" and eng["cached"] is False and len(eng["sha256"]) == 64
+    assert "map50" not in eng and eng["accuracy"].startswith("not measured")
+    assert not any(g["name"].startswith("engine_") for g in report["gates"])  # no accuracy claim, no gate
+    assert "| exported engine | not measured |" in (run_dir / "report.md").read_text()
+
+    manifest = json.loads((Path(report["bundle"]) / "manifest.json").read_text())
+    assert not any(f.endswith(".plan") for f in manifest["files"])  # not portable: the device builds its own
+    assert manifest["engine"]["status"].startswith("built on the export machine, not shipped")
+    assert manifest["engine"]["export_machine_build"]["tensorrt_version"] == "0.0-stand-in"
+    assert manifest["engine"]["build_command"] == "admd-edge build-engine student.fp16.onnx --precision fp16"
