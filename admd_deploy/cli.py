@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--w-max", type=float, help="maximum KD weight (default 10)")
     k.add_argument("--beta", type=float, help="EMA factor of the KD loss in the weighting module (default 0.99)")
     k.add_argument("--warmup-epochs", type=float, help="epochs before the adaptive weight freezes its reference (default 1)")
+    k.add_argument("--align-warmup-epochs", type=float,
+                   help="epochs during which the KD loss trains only the align connectors (default 1)")
     k.add_argument("--param", action="append", type=_key_value, default=[], metavar="KEY=VALUE",
                    help="loss parameter, repeatable: admd discrepancy=mse|l1|cosine mask=linear|softmax|uniform tau=1.0; "
                    "cwd tau=1.0; mgd mask_ratio=0.65; pkd eps=1e-6")
@@ -428,6 +430,7 @@ def _cmd_distill(ns: argparse.Namespace) -> int:
             beta=ns.beta,
             warmup_epochs=ns.warmup_epochs,
             w_max=ns.w_max,
+            align_warmup_epochs=ns.align_warmup_epochs,
             resume=ns.resume,
             allow_corrupt=ns.allow_corrupt,
             **train_args,

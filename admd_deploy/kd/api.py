@@ -93,6 +93,7 @@ def distill(
     beta: float | None = None,
     warmup_epochs: float | None = None,
     w_max: float | None = None,
+    align_warmup_epochs: float | None = None,
     resume: bool | str | Path = False,
     allow_corrupt: bool = False,
     **train_args: Any,
@@ -112,6 +113,8 @@ def distill(
         beta: EMA factor of the KD loss in the weighting module (default 0.99).
         warmup_epochs: Epochs before the adaptive weight freezes its reference (default 1).
         w_max: Maximum KD weight (default 10).
+        align_warmup_epochs: Epochs during which the KD loss trains only the align connectors
+            (default 1).
         resume: ``True`` resumes ``project/name/weights/last.pt``; a path resumes that checkpoint.
         allow_corrupt: Train even when images or label files of ``data`` would be dropped (they are
             listed in a warning); by default such a dataset is refused before training.
@@ -129,7 +132,8 @@ def distill(
     from admd_deploy import checks
 
     _check_train_args(train_args)
-    overrides = {k: v for k, v in (("beta", beta), ("warmup_epochs", warmup_epochs), ("w_max", w_max)) if v is not None}
+    overrides = {k: v for k, v in (("beta", beta), ("warmup_epochs", warmup_epochs), ("w_max", w_max),
+                                   ("align_warmup_epochs", align_warmup_epochs)) if v is not None}
     config = None
     if not resume:  # a resumed run continues with the settings saved in its checkpoint
         config = DistillConfig(
