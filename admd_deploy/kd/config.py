@@ -45,7 +45,7 @@ class DistillConfig:
     beta: float = 0.99
     warmup_epochs: float = 1.0
     w_max: float = 10.0
-    align_warmup_epochs: float = 0.0
+    align_warmup_epochs: float = 1.0
 
     def __post_init__(self) -> None:
         from admd_deploy.kd.registry import available_methods
