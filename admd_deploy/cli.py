@@ -203,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("src", help="DIOR root with JPEGImages-*, Annotations/, ImageSets/Main/")
     di.add_argument("out")
     di.add_argument("--oriented", action="store_true", help="DIOR-R oriented boxes (YOLO-OBB labels)")
+    from admd_deploy.evaluation.cli import add_evaluate_parser
+
+    add_evaluate_parser(sub)
     return parser
 
 
@@ -369,6 +372,12 @@ def _cmd_data(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate(ns: argparse.Namespace) -> int:
+    from admd_deploy.evaluation.cli import run_evaluate
+
+    return run_evaluate(ns)
+
+
 def _cmd_distill(ns: argparse.Namespace) -> int:
     from admd_deploy.kd.api import distill
 
@@ -409,7 +418,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.DEBUG if ns.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     commands = {"distill": _cmd_distill, "run": _cmd_run, "quickstart": _cmd_quickstart, "recipe": _cmd_recipe,
-                "data": _cmd_data, "export": _cmd_export, "verify": _cmd_verify, "bench": _cmd_bench}
+                "data": _cmd_data, "export": _cmd_export, "verify": _cmd_verify, "bench": _cmd_bench,
+                "evaluate": _cmd_evaluate}
     try:
         return commands[ns.command](ns)
     except (ValueError, TypeError, FileNotFoundError, FileExistsError) as err:  # bad input: say what and how to fix
