@@ -28,19 +28,47 @@ def add_evaluate_parser(sub: Any) -> None:
     ev = sub.add_parser("evaluate", help="paper-comparable mAP (DOTA / DIOR protocol) of an exported model on whole "
                                          "images", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ev.add_argument("model", help="exported .onnx (or TensorRT plan, or bundle folder) run through admd-edge")
-    ev.add_argument("--images", required=True, help="folder of whole images")
-    ev.add_argument("--labels", required=True, help="folder of DOTA labelTxt files or YOLO labels, named after images")
-    ev.add_argument("--protocol", choices=("dota", "dior", "dior-r"), default="dota")
+    ev.add_argument("--recipe", default=None, help="take unset options from this recipe's paper_eval section")
+    ev.add_argument("--images", default=None, help="folder of whole images")
+    ev.add_argument("--labels", default=None, help="folder of DOTA labelTxt files or YOLO labels, named after images")
+    ev.add_argument("--protocol", choices=("dota", "dior", "dior-r"), default=None, help="default dota")
     ev.add_argument("--crop-size", type=int, default=None, help="window side (default 1024 dota, 800 dior)")
-    ev.add_argument("--gap", type=int, default=200, help="window overlap in px (default 200)")
-    ev.add_argument("--conf", type=float, default=0.05, help="score threshold (default 0.05, mmrotate's)")
-    ev.add_argument("--merge", choices=("polygon", "rotated"), default="polygon",
+    ev.add_argument("--gap", type=int, default=None, help="window overlap in px (default 200)")
+    ev.add_argument("--conf", type=float, default=None, help="score threshold (default 0.05, mmrotate's)")
+    ev.add_argument("--merge", choices=("polygon", "rotated"), default=None,
                     help="polygon: DOTA_devkit's polygon NMS (default); rotated: admd-edge's slicing merge")
-    ev.add_argument("--merge-iou", type=float, default=0.1, help="merge NMS threshold (default 0.1)")
+    ev.add_argument("--merge-iou", type=float, default=None, help="merge NMS threshold (default 0.1)")
     ev.add_argument("--ap", choices=("voc07", "area"), default=None, help="AP flavour (default the protocol's: voc07)")
     ev.add_argument("--imgsz", type=int, default=None, help="input size of a dynamic-shape model")
     ev.add_argument("--task1", default=None, metavar="DIR", help="also write Task1_<class>.txt submission files here")
     ev.add_argument("--json", default=None, metavar="FILE", help="also write the scores as JSON")
+
+
+_OPTIONS = ("protocol", "images", "labels", "crop_size", "gap", "conf", "merge", "merge_iou", "ap")
+
+
+def resolve_options(ns: argparse.Namespace) -> dict[str, Any]:
+    """Flags over the recipe's ``paper_eval`` section over the defaults (recipe paths relative to the recipe).
+
+    Raises:
+        ValueError: No image or label folder from either.
+    """
+    from admd_deploy.recipe import PaperEvalSection, load_recipe
+
+    section, base = PaperEvalSection(), Path.cwd()
+    if ns.recipe:
+        recipe = load_recipe(ns.recipe)
+        section, base = recipe.paper_eval or section, Path(ns.recipe).resolve().parent
+    options = {k: getattr(ns, k) if getattr(ns, k) is not None else getattr(section, k) for k in _OPTIONS}
+    for key in ("images", "labels"):
+        if options[key] is None:
+            raise ValueError(f"evaluate needs --{key} (or paper_eval.{key} in the recipe): the folder of whole "
+                             f"{'images' if key == 'images' else 'image labels (DOTA labelTxt or YOLO)'}")
+        if getattr(ns, key) is None:
+            options[key] = str(base / options[key])
+    if options["crop_size"] is None:
+        options["crop_size"] = 1024 if options["protocol"] == "dota" else 800
+    return options
 
 
 def run_evaluate(ns: argparse.Namespace) -> int:
@@ -48,8 +76,9 @@ def run_evaluate(ns: argparse.Namespace) -> int:
     from admd_deploy.evaluation.dota import iter_class_lines
     from admd_deploy.evaluation.protocol import ProtocolSettings, evaluate_images
 
-    crop = ns.crop_size if ns.crop_size is not None else (1024 if ns.protocol == "dota" else 800)
-    settings = ProtocolSettings(ns.protocol, crop, ns.gap, ns.conf, ns.merge, ns.merge_iou, ns.ap)
+    o = resolve_options(ns)
+    crop = o["crop_size"]
+    settings = ProtocolSettings(o["protocol"], crop, o["gap"], o["conf"], o["merge"], o["merge_iou"], o["ap"])
     if not Path(ns.model).exists():
         raise FileNotFoundError(f"model {ns.model} not found. Fix: pass the exported .onnx")
     from admd_edge import load_model
@@ -59,9 +88,9 @@ def run_evaluate(ns: argparse.Namespace) -> int:
     def progress(name: str, done: int, total: int) -> None:
         print(f"{name}: {done}/{total} images", file=sys.stderr, flush=True)
 
-    scores, summary = evaluate_images(model, Path(ns.images), Path(ns.labels), settings,
+    scores, summary = evaluate_images(model, Path(o["images"]), Path(o["labels"]), settings,
                                       task1=Path(ns.task1) if ns.task1 else None, progress=progress)
-    print(f"{ns.protocol} protocol: {summary['images']} images, {summary['windows']} windows of {crop} px "
+    print(f"{settings.protocol} protocol: {summary['images']} images, {summary['windows']} windows of {crop} px "
           f"(gap {settings.gap}), {settings.merge} merge at {settings.merge_iou}, {summary['seconds']:.1f} s")
     print(f"paper metric: mAP@0.5 (polygon IoU, {scores.ap_kind} AP, difficult ignored) = {scores.map * 100:.2f}")
     for line in iter_class_lines(scores):

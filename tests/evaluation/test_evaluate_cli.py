@@ -66,3 +66,28 @@ def test_evaluate_refuses_bad_input_in_one_line(dynamic_obb_onnx, scenes, capsys
     assert main([*argv, *extra]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0] and err[0].startswith("admd-deploy evaluate: error:")
+
+
+def test_a_recipe_paper_eval_section_supplies_the_folders_and_the_protocol(dynamic_obb_onnx, scenes, tmp_path,
+                                                                          capsys):
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    data = yaml.safe_load((root / "recipes" / "quickstart.yaml").read_text())
+    data["paper_eval"] = {"protocol": "dior-r", "images": str(scenes / "images"), "labels": str(scenes / "labelTxt"),
+                          "crop_size": 64, "gap": 16, "conf": 0.01, "ap": "area"}
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(data))
+    code = main(["evaluate", str(dynamic_obb_onnx), "--recipe", str(tmp_path / "r.yaml"), "--imgsz", "64",
+                 "--gap", "32", "--json", str(tmp_path / "s.json")])
+    assert code == 0, capsys.readouterr().err
+    assert "dior-r protocol: 1 images, 49 windows of 64 px (gap 32)" in capsys.readouterr().out  # 256 px: 7 x 7; the flag wins
+    assert json.loads((tmp_path / "s.json").read_text())["ap_kind"] == "area"
+
+
+def test_a_recipe_with_an_unknown_protocol_is_refused_naming_the_field(capsys):
+    from admd_deploy.recipe import load_recipe
+    from admd_deploy.schema import RecipeError
+
+    root = Path(__file__).resolve().parents[2]
+    with pytest.raises(RecipeError, match="paper_eval.protocol: must be one of dota, dior, dior-r; got 'coco'"):
+        load_recipe(root / "recipes" / "quickstart.yaml", ["paper_eval.protocol=coco"])
