@@ -138,8 +138,9 @@ def _hbb(polys: np.ndarray) -> np.ndarray:
     return np.concatenate([polys.min(axis=1), polys.max(axis=1)], axis=1)
 
 
-def class_result(detections: Sequence[tuple[str, float, np.ndarray]], truths: Mapping[str, tuple[np.ndarray, np.ndarray]],
-                 iou_threshold: float = 0.5, ap_kind: str = "voc07") -> ClassResult:
+def class_result(detections: Sequence[tuple[str, float, np.ndarray]],
+                 truths: Mapping[str, tuple[np.ndarray, np.ndarray]], iou_threshold: float = 0.5,
+                 ap_kind: str = "voc07") -> ClassResult:
     """AP of one class (the devkit's ``voc_eval``).
 
     Args:
@@ -249,7 +250,8 @@ def write_task1(folder: str | Path, detections: Mapping[str, ImageDetections], n
     folder.mkdir(parents=True, exist_ok=True)
     lines: dict[int, list[str]] = {c: [] for c in range(len(names))}
     for image_id, d in detections.items():
-        for score, poly, c in zip(d.scores.tolist(), np.asarray(d.polygons).reshape(-1, 8).tolist(), d.classes.tolist()):
+        polys = np.asarray(d.polygons).reshape(-1, 8).tolist()
+        for score, poly, c in zip(d.scores.tolist(), polys, d.classes.tolist()):
             if int(c) in lines:
                 lines[int(c)].append(f"{image_id} {score:.6f} " + " ".join(f"{v:.1f}" for v in poly))
     paths = []
