@@ -193,7 +193,8 @@ def evaluate_images(model: Any, images: Path, labels: Path, settings: ProtocolSe
 
     settings = settings or ProtocolSettings()
     if not labels.is_dir():
-        raise FileNotFoundError(f"label folder {labels} not found. Fix: pass the folder of DOTA labelTxt or YOLO labels")
+        raise FileNotFoundError(f"label folder {labels} not found. Fix: pass the folder of DOTA labelTxt or "
+                                "YOLO labels")
     files = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if images.is_dir() else []
     if not files:
         raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {images}. Fix: pass the image folder")

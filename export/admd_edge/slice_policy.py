@@ -32,7 +32,8 @@ def parse_slice(text: str) -> str | int:
     try:
         size = int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be auto, off or a tile size in pixels (e.g. 640); got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must be auto, off or a tile size in pixels (e.g. 640); got {text!r}"
+                                         ) from None
     if size < 32:
         raise argparse.ArgumentTypeError(f"tile size must be >= 32 px; got {size}")
     return size

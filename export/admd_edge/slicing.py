@@ -136,7 +136,8 @@ def concat(parts: Sequence[Detections], task: str, names: dict[int, str], frame:
         return empty_detections(task, names, frame)
     cat = lambda attr: np.concatenate([getattr(p, attr) for p in parts])  # noqa: E731
     if task == "obb":
-        return Detections(task, cat("boxes"), cat("scores"), cat("class_ids"), names, frame, cat("xywhr"), cat("corners"))
+        return Detections(task, cat("boxes"), cat("scores"), cat("class_ids"), names, frame, cat("xywhr"),
+                          cat("corners"))
     return Detections(task, cat("boxes"), cat("scores"), cat("class_ids"), names, frame)
 
 
@@ -263,5 +264,5 @@ def predict_sliced(model, image: np.ndarray, tile: int | Sequence[int] | None = 
     return merge_detections(tiles, cut, merge=config.merge, iou=config.iou)
 
 
-__all__ = ["SliceConfig", "concat", "default_overlap", "inner_border_touch", "merge_detections", "predict_sliced", "predict_tiles",
-           "should_slice", "tile_windows"]
+__all__ = ["SliceConfig", "concat", "default_overlap", "inner_border_touch", "merge_detections", "predict_sliced",
+           "predict_tiles", "should_slice", "tile_windows"]

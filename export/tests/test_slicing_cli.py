@@ -44,7 +44,8 @@ def test_auto_slices_an_image_over_twice_the_input_and_says_so_once_on_stderr(
     cv2.imwrite(str(src / "b.png"), large(bus_image)[::-1])
     assert main(["predict", str(obb_onnx), str(src), "--out", str(tmp_path / "out"), "--conf", "0.05"]) == 0
     err = capsys.readouterr().err
-    assert err.count("more than twice the model input 64x64: predicting it in 24 tiles") == 1  # stride 52: 6 x 4 windows
+    # overlap 12 (a fifth of 64), stride 52: 6 x 4 windows
+    assert err.count("more than twice the model input 64x64: predicting it in 24 tiles") == 1
     payload = json.loads((tmp_path / "out" / "a.png.json").read_text())
     assert payload["image"] == {"height": 200, "width": 300} and payload["detections"]
     assert cv2.imread(str(tmp_path / "out" / "a.png")).shape == (200, 300, 3)

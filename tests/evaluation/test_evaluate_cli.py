@@ -80,7 +80,8 @@ def test_a_recipe_paper_eval_section_supplies_the_folders_and_the_protocol(dynam
     code = main(["evaluate", str(dynamic_obb_onnx), "--recipe", str(tmp_path / "r.yaml"), "--imgsz", "64",
                  "--gap", "32", "--json", str(tmp_path / "s.json")])
     assert code == 0, capsys.readouterr().err
-    assert "dior-r protocol: 1 images, 49 windows of 64 px (gap 32)" in capsys.readouterr().out  # 256 px: 7 x 7; the flag wins
+    # the scene is 256 px: 7 x 7 windows at gap 32 (the flag wins over the recipe's 16)
+    assert "dior-r protocol: 1 images, 49 windows of 64 px (gap 32)" in capsys.readouterr().out
     assert json.loads((tmp_path / "s.json").read_text())["ap_kind"] == "area"
 
 
