@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from admd_edge.nms import nms, rotated_nms
+from admd_edge.nms import nms, rotated_nms, sweep_pairs
 from admd_edge.postprocess import MAX_WH, Detections, decode, empty_detections
 from admd_edge.preprocess import Preprocessor, as_bgr, input_hw
 
@@ -163,22 +163,30 @@ def _polygons(d: Detections) -> np.ndarray:
 
 
 def _fragments(d: Detections, cut: np.ndarray, cover: float) -> np.ndarray:
-    """Cut detections mostly covered by a complete detection of the same class (to drop)."""
+    """Cut detections mostly covered by a complete detection of the same class (to drop).
+
+    Candidate pairs come from the sort-and-sweep of :func:`admd_edge.nms.sweep_pairs` over x-extents (classes
+    shifted apart), so a dense frame costs no N x N work; OpenCV intersects only the pairs whose boxes meet.
+    """
     drop = np.zeros(len(d), dtype=bool)
-    whole = np.flatnonzero(~cut)
-    if not whole.size:
+    if cut.all() or not cut.any():
         return drop
+    b = d.boxes.astype(np.float64)
+    span = float(b[:, 2].max() - min(float(b[:, 0].min()), 0.0)) + 1.0
+    shift = d.class_ids.astype(np.float64) * span
+    a, c = sweep_pairs(b[:, 0] + shift, b[:, 2] + shift)
+    mixed = cut[a] != cut[c]
+    a, c = a[mixed], c[mixed]
+    frag, whole = np.where(cut[a], a, c), np.where(cut[a], c, a)
+    meet = (b[whole, 1] < b[frag, 3]) & (b[whole, 3] > b[frag, 1])
     polys = _polygons(d).astype(np.float32)
-    b = d.boxes
-    for i in np.flatnonzero(cut):
-        near = whole[(d.class_ids[whole] == d.class_ids[i]) & (b[whole, 0] < b[i, 2]) & (b[whole, 2] > b[i, 0])
-                     & (b[whole, 1] < b[i, 3]) & (b[whole, 3] > b[i, 1])]
-        area = float(cv2.contourArea(polys[i]))
-        for j in near:
-            inter, _ = cv2.intersectConvexConvex(polys[i], polys[j])
-            if area > 0 and float(inter) / area > cover:
-                drop[i] = True
-                break
+    areas: dict[int, float] = {}
+    for i, j in zip(frag[meet].tolist(), whole[meet].tolist()):
+        if drop[i]:
+            continue
+        area = areas.setdefault(i, float(cv2.contourArea(polys[i])))
+        inter, _ = cv2.intersectConvexConvex(polys[i], polys[j])
+        drop[i] = area > 0 and float(inter) / area > cover
     return drop
 
 

@@ -189,3 +189,12 @@ def test_on_an_exported_obb_onnx_the_tiles_are_what_the_plain_predict_gives_on_e
         assert np.allclose(mine[:, :2], crop.xywhr[:, :2] + (x0, y0), atol=1e-3)
     merged = exported(model, image, overlap=16)
     assert merged.image_shape == (110, 150) and 0 < len(merged) <= len(found)
+
+
+def test_a_fragment_is_dropped_only_for_a_complete_box_of_its_own_class_that_covers_it():
+    d = obb([(100, 50, 40, 10, 0.0, 0.95, 0),  # cut, class 0
+             (110, 50, 60, 10, 0.0, 0.80, 1),  # complete, class 1: does not absorb the class-0 fragment
+             (300, 300, 20, 10, 0.0, 0.90, 0),  # cut, class 0, alone
+             (310, 300, 60, 12, 0.0, 0.70, 0)])  # complete, class 0, covers it
+    kept = merge_detections(d, np.array([True, False, True, False]))
+    assert sorted(kept.scores.tolist()) == pytest.approx([0.70, 0.80, 0.95])
