@@ -123,3 +123,13 @@ def test_task1_files_hold_one_line_per_detection_and_read_back_to_the_same_score
     assert paths[2].read_text() == ""
     back = read_task1(tmp_path / "sub", NAMES)
     assert evaluate(back, TRUTHS, NAMES).classes["ship"].ap == pytest.approx(28 / 33)
+
+
+def test_the_scorer_and_the_protocol_runner_import_neither_torch_nor_ultralytics():
+    import subprocess
+    import sys
+
+    code = ("import sys, admd_deploy.evaluation.dota, admd_deploy.evaluation.protocol, admd_deploy.evaluation.cli; "
+            "print(sorted(m for m in ('torch', 'ultralytics') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]"
