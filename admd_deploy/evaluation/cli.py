@@ -45,6 +45,8 @@ def add_evaluate_parser(sub: Any) -> None:
 
 
 _OPTIONS = ("protocol", "images", "labels", "crop_size", "gap", "conf", "merge", "merge_iou", "ap")
+_DEFAULTS = {"protocol": "dota", "images": None, "labels": None, "crop_size": None, "gap": 200, "conf": 0.05,
+             "merge": "polygon", "merge_iou": 0.1, "ap": None}  # as recipe.PaperEvalSection (a test checks)
 
 
 def resolve_options(ns: argparse.Namespace) -> dict[str, Any]:
@@ -53,13 +55,14 @@ def resolve_options(ns: argparse.Namespace) -> dict[str, Any]:
     Raises:
         ValueError: No image or label folder from either.
     """
-    from admd_deploy.recipe import PaperEvalSection, load_recipe
+    defaults: dict[str, Any] = dict(_DEFAULTS)
+    base = Path.cwd()
+    if ns.recipe:  # the recipe module pulls in torch: only when a recipe is given
+        from admd_deploy.recipe import PaperEvalSection, load_recipe
 
-    section, base = PaperEvalSection(), Path.cwd()
-    if ns.recipe:
-        recipe = load_recipe(ns.recipe)
-        section, base = recipe.paper_eval or section, Path(ns.recipe).resolve().parent
-    options = {k: getattr(ns, k) if getattr(ns, k) is not None else getattr(section, k) for k in _OPTIONS}
+        section = load_recipe(ns.recipe).paper_eval or PaperEvalSection()
+        defaults, base = {k: getattr(section, k) for k in _OPTIONS}, Path(ns.recipe).resolve().parent
+    options = {k: getattr(ns, k) if getattr(ns, k) is not None else defaults[k] for k in _OPTIONS}
     for key in ("images", "labels"):
         if options[key] is None:
             raise ValueError(f"evaluate needs --{key} (or paper_eval.{key} in the recipe): the folder of whole "

@@ -92,3 +92,10 @@ def test_a_recipe_with_an_unknown_protocol_is_refused_naming_the_field(capsys):
     root = Path(__file__).resolve().parents[2]
     with pytest.raises(RecipeError, match="paper_eval.protocol: must be one of dota, dior, dior-r; got 'coco'"):
         load_recipe(root / "recipes" / "quickstart.yaml", ["paper_eval.protocol=coco"])
+
+
+def test_the_command_defaults_are_the_recipe_section_defaults():
+    from admd_deploy.evaluation.cli import _DEFAULTS
+    from admd_deploy.recipe import PaperEvalSection
+
+    assert _DEFAULTS == {k: getattr(PaperEvalSection(), k) for k in _DEFAULTS}
