@@ -117,3 +117,26 @@ def test_grayscale_16_bit_4_channel_small_and_exif_rotated_images_are_predicted_
     deep = json.loads((tmp_path / "out" / "deep.png.json").read_text())["detections"]
     plain = json.loads((tmp_path / "out" / "alpha.png.json").read_text())["detections"]
     assert [d["class_id"] for d in deep] == [d["class_id"] for d in plain]  # 16-bit / 257 = the same 8-bit pixels
+
+
+def test_ctrl_c_during_a_sliced_image_keeps_the_images_already_written_and_exits_130(
+        obb_onnx: Path, bus_image: np.ndarray, tmp_path: Path, capsys: pytest.CaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import admd_edge.slice_policy as policy
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(src / name), large(bus_image))
+    real, calls = policy.predict_sliced, []
+
+    def interrupted(*args: object, **kwargs: object):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(policy, "predict_sliced", interrupted)
+    assert main(["predict", str(obb_onnx), str(src), "--out", str(tmp_path / "out")]) == 130
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "a.png.json"]
+    assert "interrupted after 1 image(s)" in capsys.readouterr().err
