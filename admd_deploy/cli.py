@@ -216,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "and label file as Ultralytics' dataset scan does; list the files training would drop "
                         "(corrupt images, malformed label lines). Exit 0 when clean, 2 otherwise.")
     dc.add_argument("data_yaml", help="dataset YAML in Ultralytics format")
+    from admd_deploy.evaluation.cli import add_evaluate_parser
+
+    add_evaluate_parser(sub)
     return parser
 
 
@@ -408,6 +411,10 @@ def _distill_flags(ns: argparse.Namespace) -> dict[str, Any]:
         if value is not None:
             train_args[key] = checkers[key](f"--{key}", value) if key in checkers else value
     return train_args
+def _cmd_evaluate(ns: argparse.Namespace) -> int:
+    from admd_deploy.evaluation.cli import run_evaluate
+
+    return run_evaluate(ns)
 
 
 def _cmd_distill(ns: argparse.Namespace) -> int:
@@ -474,7 +481,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.DEBUG if ns.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     commands = {"distill": _cmd_distill, "run": _cmd_run, "quickstart": _cmd_quickstart, "recipe": _cmd_recipe,
-                "data": _cmd_data, "export": _cmd_export, "verify": _cmd_verify, "bench": _cmd_bench}
+                "data": _cmd_data, "export": _cmd_export, "verify": _cmd_verify, "bench": _cmd_bench,
+                "evaluate": _cmd_evaluate}
     try:
         return commands[ns.command](ns)
     except KeyboardInterrupt:

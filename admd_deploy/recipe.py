@@ -224,6 +224,21 @@ class ReportSection:
 
 
 @dataclass
+class PaperEvalSection:
+    """Whole-image, paper-comparable evaluation (``admd-deploy evaluate --recipe``): see evaluation/protocol.py."""
+
+    protocol: Literal["dota", "dior", "dior-r"] = "dota"
+    images: str | None = None  # folder of whole images
+    labels: str | None = None  # folder of DOTA labelTxt files or YOLO labels
+    crop_size: int | None = None  # default 1024 (dota), 800 (dior, dior-r)
+    gap: int = 200
+    conf: float = 0.05
+    merge: Literal["polygon", "rotated"] = "polygon"
+    merge_iou: float = 0.1
+    ap: Literal["voc07", "area"] | None = None  # default the protocol's (voc07)
+
+
+@dataclass
 class Recipe:
     name: str
     task: Literal["detect", "obb"]
@@ -235,6 +250,7 @@ class Recipe:
     gates: GatesSection = field(default_factory=GatesSection)
     report: ReportSection = field(default_factory=ReportSection)
     pretrain: PretrainSection | None = None  # a source-domain start for teacher and student (off: from scratch)
+    paper_eval: PaperEvalSection | None = None  # whole-image DOTA/DIOR protocol (admd-deploy evaluate --recipe)
     seed: int = 0
     device: str | int | list[int] = "cpu"  # cpu, mps, or CUDA indices: 0, "0,1", [0, 1]
     source: str | None = None  # the recipe file this was loaded from (set by load_recipe)

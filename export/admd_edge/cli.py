@@ -36,6 +36,12 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _parse_slice(text: str) -> str | int:
+    from admd_edge.slice_policy import parse_slice
+
+    return parse_slice(text)
+
+
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--conf", type=float, default=0.25, help="confidence threshold (default 0.25)")
     p.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default 0.7)")
@@ -65,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write into an existing output folder (default: runs/admd-edge/predict), replacing "
                         "files of the same name")
     p.add_argument("--bundle", default=None, help="bundle folder to verify first; MODEL is resolved inside it")
+    p.add_argument("--slice", default="auto", type=_parse_slice, metavar="auto|off|SIZE",
+                   help="large images: predict in tiles of SIZE px, or of the model's input size for images more "
+                        "than twice the input (auto, the default), or letterbox them whole (off)")
+    p.add_argument("--overlap", type=int, default=None, metavar="PX",
+                   help="pixels shared by neighbouring tiles (default a fifth of the tile)")
+    p.add_argument("--full-frame", action="store_true", help="when slicing, also run the whole image (large objects)")
     _add_model_options(p)
     p.set_defaults(func=cmd_predict)
 
@@ -131,11 +143,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
         names = (f"{source.stem}.mp4", f"{source.stem}.jsonl")
     out = choose_output_folder(args.out, exist_ok=args.exist_ok, source=source, output_names=names)
     model = _load(args)
+    from admd_edge.slice_policy import FramePredictor
+
+    predict = FramePredictor(model, args.slice, args.overlap, args.full_frame)  # refuses a bad overlap here
     folder = OutputFolder(out)
     try:
         if kind == "video":
-            return _predict_video(model, source, folder)
-        return _predict_images(model, source, folder)
+            return _predict_video(predict, source, folder)
+        return _predict_images(predict, source, folder)
     finally:
         folder.discard_if_empty()
 
@@ -150,7 +165,7 @@ def _quiet_opencv() -> None:
         pass
 
 
-def _predict_video(model: Any, source: Path, folder: OutputFolder) -> int:
+def _predict_video(predict: Any, source: Path, folder: OutputFolder) -> int:
     """Predict every frame of a video into ``<stem>.mp4`` (annotated) and ``<stem>.jsonl`` (a line per frame)."""
     import cv2
 
@@ -174,7 +189,7 @@ def _predict_video(model: Any, source: Path, folder: OutputFolder) -> int:
     try:
         with OrderedWriter() as writer:
             for frame in prefetch(iter_frames(source)):
-                writer.submit(write_frame, frame, model.predict(frame.image))
+                writer.submit(write_frame, frame, predict(frame.image, source.name))
                 progress.update()
     except KeyboardInterrupt:  # the writer has flushed every predicted frame; finally closes the video
         print(f"{source.name}: interrupted after {progress.done} frames; "
@@ -192,7 +207,7 @@ def _predict_video(model: Any, source: Path, folder: OutputFolder) -> int:
     return 0
 
 
-def _predict_images(model: Any, source: Path, folder: OutputFolder) -> int:
+def _predict_images(predict: Any, source: Path, folder: OutputFolder) -> int:
     """Predict an image or a folder of images; unreadable images of a folder are skipped (exit 1 at the end).
 
     Each image gets an annotated copy under its own name and a JSON named after the whole file name
@@ -224,7 +239,7 @@ def _predict_images(model: Any, source: Path, folder: OutputFolder) -> int:
                     print(f"warning: skipped {frame.path}: {frame.reason}", file=sys.stderr, flush=True)
                     continue
                 t0 = time.perf_counter()
-                detections = model.predict(frame.image)
+                detections = predict(frame.image, frame.path.name)
                 writer.submit(write_image, frame, detections, (time.perf_counter() - t0) * 1e3)
                 done += 1
     except KeyboardInterrupt:

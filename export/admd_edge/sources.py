@@ -2,7 +2,10 @@
 
 Images are decoded as Ultralytics decodes them (``cv2.imdecode(..., cv2.IMREAD_COLOR)``), so the model sees the
 same pixels it was validated on: a grayscale image is repeated into three channels, an alpha channel is
-dropped (transparent pixels keep their stored colour), and a 16-bit image is scaled to 8 bits (value / 256).
+dropped (transparent pixels keep their stored colour), a 16-bit image is scaled to 8 bits (value / 256), and
+a JPEG's EXIF orientation is applied (OpenCV's default for ``imread`` and ``imdecode``; the image is predicted
+upright, as it is displayed). An image over OpenCV's decoding limit (``CV_IO_MAX_IMAGE_PIXELS``, 2**30 pixels
+unless the environment variable ``OPENCV_IO_MAX_IMAGE_PIXELS`` raises it) is refused as too large.
 A file that is empty, truncated (a JPEG without its end-of-image marker, a PNG without its ``IEND`` chunk) or
 that OpenCV cannot decode raises :class:`ImageReadError`. OpenCV 4 decodes a truncated JPEG with the missing
 part grey and only a libjpeg warning, so the marker is checked before decoding.
@@ -118,7 +121,13 @@ def decode_image(data: np.ndarray, path: Path) -> np.ndarray:
         raise ImageReadError(path, "truncated JPEG (no end-of-image marker after its image data)")
     if raw[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND\xaeB`\x82" not in raw:
         raise ImageReadError(path, "truncated PNG (no IEND chunk)")
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error as err:  # OpenCV asserts on images over CV_IO_MAX_IMAGE_PIXELS (2**30 by default)
+        if "CV_IO_MAX_IMAGE_PIXELS" not in str(err):
+            raise
+        raise ImageReadError(path, "too large to decode: more pixels than OpenCV's limit (2**30); raise it with "
+                                   "the environment variable OPENCV_IO_MAX_IMAGE_PIXELS, or split the image") from None
     if image is None:
         raise ImageReadError(path, "OpenCV cannot decode it (corrupt, or an unsupported format or bit depth)")
     return image

@@ -342,7 +342,8 @@ def test_a_run_interrupted_before_its_first_result_leaves_no_folder_or_empty_jso
 
     monkeypatch.setattr(EdgeModel, "predict", predict)
     out = tmp_path / "runs" / "out"
-    assert main(["predict", str(detect_onnx), str(path), "--out", str(out)]) == 130
+    # --slice off: the 64 px test model would slice these frames, which does not go through EdgeModel.predict
+    assert main(["predict", str(detect_onnx), str(path), "--out", str(out), "--slice", "off"]) == 130
     assert "nothing was written" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
 
@@ -391,7 +392,8 @@ def test_the_installed_command_reports_a_corrupt_image_in_two_stderr_lines_witho
     png = cv2.imencode(".png", photo)[1].tobytes()
     (src / "bad.png").write_bytes(png[:100] + bytes(300) + png[-12:])  # whole-looking, corrupt inside
     result = subprocess.run([sys.executable, "-m", "admd_edge", "predict", str(detect_onnx), str(src), "--out",
-                             str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+                             str(tmp_path / "out"), "--slice", "off"],  # no slicing notice for the 64 px model
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode == 1, result.stderr
     assert result.stderr.splitlines() == [
         f"warning: skipped {src / 'bad.png'}: OpenCV cannot decode it (corrupt, or an unsupported format or bit depth)",
