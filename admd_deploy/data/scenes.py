@@ -21,6 +21,8 @@ rotated box is shorter than ``difficult_below`` px on its longer side is marked 
 
 from __future__ import annotations
 
+from admd_deploy.errors import UsageError
+
 import json
 import logging
 import math
@@ -73,11 +75,11 @@ class SceneConfig:
             object.__setattr__(self, "size", tuple(int(v) for v in self.size))
         w, h = self.wh
         if not isinstance(self.n_scenes, int) or self.n_scenes < 1:
-            raise ValueError(f"n_scenes must be an integer >= 1; got {self.n_scenes!r}")
+            raise UsageError(f"n_scenes must be an integer >= 1; got {self.n_scenes!r}")
         if min(w, h) < 1 or max(w, h) > 20000:
-            raise ValueError(f"scene size must be 1..20000 px a side; got {w}x{h}. Fix: e.g. size=2048")
+            raise UsageError(f"scene size must be 1..20000 px a side; got {w}x{h}. Fix: e.g. size=2048")
         if self.image_format not in ("png", "jpg"):
-            raise ValueError(f"image_format must be png or jpg; got {self.image_format!r}")
+            raise UsageError(f"image_format must be png or jpg; got {self.image_format!r}")
         self.tile_config()  # the generator checks tile, seed, object counts, classes and overlap
 
     @property

@@ -6,6 +6,8 @@ together. Imports neither torch nor Ultralytics: the model runs through the edge
 
 from __future__ import annotations
 
+from admd_deploy.errors import MissingFileError, UsageError
+
 import argparse
 import json
 import sys
@@ -65,7 +67,7 @@ def resolve_options(ns: argparse.Namespace) -> dict[str, Any]:
     options = {k: getattr(ns, k) if getattr(ns, k) is not None else defaults[k] for k in _OPTIONS}
     for key in ("images", "labels"):
         if options[key] is None:
-            raise ValueError(f"evaluate needs --{key} (or paper_eval.{key} in the recipe): the folder of whole "
+            raise UsageError(f"evaluate needs --{key} (or paper_eval.{key} in the recipe): the folder of whole "
                              f"{'images' if key == 'images' else 'image labels (DOTA labelTxt or YOLO)'}")
         if getattr(ns, key) is None:
             options[key] = str(base / options[key])
@@ -83,7 +85,7 @@ def run_evaluate(ns: argparse.Namespace) -> int:
     crop = o["crop_size"]
     settings = ProtocolSettings(o["protocol"], crop, o["gap"], o["conf"], o["merge"], o["merge_iou"], o["ap"])
     if not Path(ns.model).exists():
-        raise FileNotFoundError(f"model {ns.model} not found. Fix: pass the exported .onnx")
+        raise MissingFileError(f"model {ns.model} not found. Fix: pass the exported .onnx")
     from admd_edge import load_model
 
     model = load_model(ns.model, imgsz=ns.imgsz, batch=8)

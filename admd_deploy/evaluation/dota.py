@@ -32,6 +32,8 @@ is reported as ``map_present``. A class with ground truth but no detection gets 
 
 from __future__ import annotations
 
+from admd_deploy.errors import UsageError
+
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -119,7 +121,7 @@ def average_precision(recall: np.ndarray, precision: np.ndarray, kind: str = "vo
         ValueError: An unknown ``kind``.
     """
     if kind not in AP_KINDS:
-        raise ValueError(f"ap kind must be one of {', '.join(AP_KINDS)}; got {kind!r}")
+        raise UsageError(f"ap kind must be one of {', '.join(AP_KINDS)}; got {kind!r}")
     recall, precision = np.asarray(recall, dtype=np.float64), np.asarray(precision, dtype=np.float64)
     if kind == "voc07":
         ap = 0.0
@@ -202,7 +204,7 @@ def evaluate(detections: Mapping[str, ImageDetections], truths: Mapping[str, Ima
         ValueError: An unknown protocol or AP kind.
     """
     if protocol not in PROTOCOL_AP:
-        raise ValueError(f"protocol must be one of {', '.join(PROTOCOL_AP)}; got {protocol!r}")
+        raise UsageError(f"protocol must be one of {', '.join(PROTOCOL_AP)}; got {protocol!r}")
     kind = ap_kind or PROTOCOL_AP[protocol]
     average_precision(np.zeros(0), np.zeros(0), kind)  # validates the kind before any work
     results: dict[str, ClassResult] = {}
@@ -274,7 +276,7 @@ def read_task1(folder: str | Path, names: Sequence[str]) -> dict[str, ImageDetec
             if not tokens:
                 continue
             if len(tokens) != 10:
-                raise ValueError(f"{path}:{lineno}: expected 'image_id score x1 y1 ... x4 y4', got {line!r}")
+                raise UsageError(f"{path}:{lineno}: expected 'image_id score x1 y1 ... x4 y4', got {line!r}")
             rows.setdefault(tokens[0], []).append((float(tokens[1]), [float(t) for t in tokens[2:]], c))
     return {k: ImageDetections(np.array([r[1] for r in v]).reshape(-1, 4, 2), np.array([r[0] for r in v]),
                                np.array([r[2] for r in v], dtype=np.int64)) for k, v in rows.items()}

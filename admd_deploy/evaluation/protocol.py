@@ -24,6 +24,8 @@ has no objects.
 
 from __future__ import annotations
 
+from admd_deploy.errors import MissingFileError, UsageError
+
 import itertools
 import logging
 import math
@@ -59,13 +61,13 @@ class ProtocolSettings:
 
     def __post_init__(self) -> None:
         if not (isinstance(self.crop_size, int) and isinstance(self.gap, int) and 0 <= self.gap < self.crop_size):
-            raise ValueError(f"crop_size and gap must be integers with crop_size > gap >= 0; got crop_size="
+            raise UsageError(f"crop_size and gap must be integers with crop_size > gap >= 0; got crop_size="
                              f"{self.crop_size!r}, gap={self.gap!r}. Fix: e.g. --crop-size 1024 --gap 200")
         if self.merge not in MERGES:
-            raise ValueError(f"merge must be one of {', '.join(MERGES)}; got {self.merge!r}")
+            raise UsageError(f"merge must be one of {', '.join(MERGES)}; got {self.merge!r}")
         for name in ("conf", "merge_iou"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1]; got {getattr(self, name)}")
+                raise UsageError(f"{name} must be in [0, 1]; got {getattr(self, name)}")
 
 
 def dota_windows(height: int, width: int, crop_size: int = 1024, gap: int = 200) -> np.ndarray:
@@ -126,7 +128,7 @@ def _yolo_rows(path: Path, lines: list[list[str]], nc: int, width: int, height: 
     classes = rows[:, 0].astype(np.int64)
     bad = np.flatnonzero((classes < 0) | (classes >= nc) | (rows[:, 0] != classes))
     if bad.size:
-        raise ValueError(f"{path}:{bad[0] + 1}: class id {lines[bad[0]][0]} is not one of the model's 0..{nc - 1}")
+        raise UsageError(f"{path}:{bad[0] + 1}: class id {lines[bad[0]][0]} is not one of the model's 0..{nc - 1}")
     scale = np.array([width, height], dtype=np.float64)
     if rows.shape[1] == 5:
         cx, cy, w, h = rows[:, 1:].T
@@ -193,11 +195,11 @@ def evaluate_images(model: Any, images: Path, labels: Path, settings: ProtocolSe
 
     settings = settings or ProtocolSettings()
     if not labels.is_dir():
-        raise FileNotFoundError(f"label folder {labels} not found. Fix: pass the folder of DOTA labelTxt or "
+        raise MissingFileError(f"label folder {labels} not found. Fix: pass the folder of DOTA labelTxt or "
                                 "YOLO labels")
     files = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if images.is_dir() else []
     if not files:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {images}. Fix: pass the image folder")
+        raise MissingFileError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {images}. Fix: pass the image folder")
     names = [model.names[i] for i in sorted(model.names)]
     model.conf = settings.conf
     truths, detections, windows, t0 = {}, {}, 0, time.perf_counter()
