@@ -198,6 +198,15 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--n-val", type=int, default=64)
     sy.add_argument("--imgsz", type=int, default=256)
     sy.add_argument("--seed", type=int, default=0)
+    sc = dts.add_parser("scenes", help="generate large synthetic scenes (2000-5000 px) with DOTA labels, to try "
+                        "sliced predict and `admd-deploy evaluate --protocol dota`")
+    sc.add_argument("out", help="new or empty folder; gets images/, labelTxt/ and scenes.json")
+    sc.add_argument("--n-scenes", type=int, default=2)
+    sc.add_argument("--size", type=int, default=2048, help="scene side in px, rounded up to a multiple of --tile")
+    sc.add_argument("--tile", type=int, default=256, help="training image size whose object sizes the scenes keep")
+    sc.add_argument("--task", choices=("obb",), default="obb", help="scenes are oriented (DOTA polygons)")
+    sc.add_argument("--max-objects", type=int, default=12, help="most objects per tile (raise for dense scenes)")
+    sc.add_argument("--seed", type=int, default=0)
     do = dts.add_parser("dota", help="convert DOTA v1.0/v1.5 to YOLO-OBB and split it into patches")
     do.add_argument("src", help="DOTA root with train/ and val/ (images/, labelTxt/)")
     do.add_argument("out")
@@ -367,6 +376,8 @@ def _cmd_data(ns: argparse.Namespace) -> int:
 
         path = generate_synthetic(ns.out, SynthConfig(task=ns.task, n_train=ns.n_train, n_val=ns.n_val,
                                                       imgsz=ns.imgsz, seed=ns.seed))
+    elif ns.data_command == "scenes":
+        return _cmd_data_scenes(ns)
     elif ns.data_command == "dota":
         from admd_deploy.data.dota import convert_dota
 
@@ -377,6 +388,22 @@ def _cmd_data(ns: argparse.Namespace) -> int:
 
         path = convert_dior(ns.src, ns.out, oriented=ns.oriented)
     print(path)
+    return 0
+
+
+def _cmd_data_scenes(ns: argparse.Namespace) -> int:
+    from admd_deploy.data.scenes import SceneConfig, generate_scenes
+    from admd_deploy.errors import OutputExistsError
+
+    config = SceneConfig(n_scenes=ns.n_scenes, size=ns.size, tile=ns.tile, seed=ns.seed,
+                         max_objects=ns.max_objects, min_objects=min(4, ns.max_objects))
+    try:
+        out = generate_scenes(ns.out, config)
+    except FileExistsError as err:
+        raise OutputExistsError(str(err)) from err
+    (cols, rows), tile = config.grid, config.tile
+    print(f"{config.n_scenes} scene(s) of {cols * tile}x{rows * tile} px: {out / 'images'}\n"
+          f"DOTA labels: {out / 'labelTxt'}\nsettings and counts: {out / 'scenes.json'}")
     return 0
 
 
