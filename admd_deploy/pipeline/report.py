@@ -123,6 +123,24 @@ def exports_protocol(report: dict[str, Any]) -> list[str]:
             f"Ultralytics val on the same file (the protocol above)." for p in sorted(used)] + [""] * bool(used)
 
 
+def paper_section(report: dict[str, Any]) -> list[str]:
+    """The report.md lines of the exports' paper metric (none when no export has one, e.g. an older verify)."""
+    scored = {k: e["paper"] for k, e in report["exports"].items() if isinstance(e.get("paper"), dict)}
+    if not scored:
+        return []
+    rows = [(f"exported {k}", _pts(p["map50"]), _pts(p["map50_present"]),
+             f"{p['protocol']}: {p['ap_kind']} AP, {p['iou_kind']} IoU {p['iou']}, {p['level']} level")
+            for k, p in scored.items()]
+    described = sorted({p["description"] for p in scored.values()})
+    return ["## Paper metric", "",
+            "The mAP50 and mAP50-95 above are Ultralytics' metric (101-point AP at IoU 0.50:0.95, ProbIoU for "
+            "oriented boxes), which papers do not report. The same edge-runtime predictions of each export, scored "
+            f"again as papers score them: {'; '.join(described)}. Whole scenes: `admd-deploy evaluate` "
+            "(recipe section `paper_eval`).", "",
+            markdown_table(rows, ("model", "paper mAP@0.5 (all classes)", "paper mAP@0.5 (classes with objects)",
+                                  "protocol")), ""]
+
+
 def markdown(report: dict[str, Any], figures: dict[str, str], run_dir: Path) -> str:
     status = "PASSED" if report["passed"] else "FAILED: " + ", ".join(g["name"] for g in report["gates"] if g["passed"] is False)
     gc = report["gap_closed_map50_95"]
@@ -139,6 +157,7 @@ def markdown(report: dict[str, Any], figures: dict[str, str], run_dir: Path) -> 
         "rounds of their speed against the FP32 ONNX in the same round.", "",
         f"Share of the teacher-baseline gap closed by distillation (mAP50-95): "
         f"{'n/a' if gc is None else f'{100 * gc:.0f}%'}." + (f" {report['kd_note']}" if report.get("kd_note") else ""), "",
+        *paper_section(report),
         "## Gates", "", markdown_table(gates, ("gate", "value", "limit", "result")) if gates else "none", "",
     ]
     for title, path in figures.items():

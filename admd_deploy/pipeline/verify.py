@@ -25,6 +25,7 @@ PACKAGES = ("admd-deploy", "admd-edge", "ultralytics", "torch", "onnx", "onnxrun
 
 EDGE_VAL = {"conf": VAL_ARGS["conf"], "iou": VAL_ARGS["iou"], "max_det": 300}  # Ultralytics' validator settings
 EDGE_PROTOCOL = "admd-edge-multi-label"  # the id of edge_protocol(True) in report.json's "protocols"
+PAPER_PROTOCOL = "paper-voc07-patch"  # the id of the exports' "paper" scores in report.json's "protocols"
 
 
 def edge_protocol(multi_label: bool = True) -> str:
@@ -60,11 +61,15 @@ def edge_metrics(onnx_path: Path, data_yaml: str, task: str, imgsz: int, *, mult
     is a detection), so the number compares with ``YOLO.val()`` of the student and of the same ONNX; False
     is the runtime's prediction decode (one label per box). Boxes are scored unclipped, as the validator
     matches them (prediction clips them to the image).
+
+    The same predictions are scored a second time with the paper metric (VOC07 11-point AP at IoU 0.5,
+    :func:`admd_deploy.evaluation.patches.paper_metric`), returned under ``"paper"``: no second model run.
     """
     import cv2
 
     from admd_deploy import yolo_env
     from admd_deploy.pipeline.evaluate import val_images
+    from admd_deploy.evaluation.patches import paper_metric
     from admd_deploy.pipeline.scoring import Sample, ground_truth, score
     from admd_edge import load_model
 
@@ -78,7 +83,7 @@ def edge_metrics(onnx_path: Path, data_yaml: str, task: str, imgsz: int, *, mult
         d = det(img)
         boxes = d.xywhr if task == "obb" else d.boxes
         samples.append(Sample(gt_cls, gt_boxes, d.class_ids.astype(np.int64), d.scores, boxes))
-    return score(samples, task, det.names)
+    return {**score(samples, task, det.names), "paper": paper_metric(samples, task, det.names)}
 
 
 def interleaved_latency(dets: dict[str, Any], image: np.ndarray, runs: int, rounds: int = 5,
@@ -175,8 +180,12 @@ def run(ctx: Context, out: Path) -> dict[str, Any]:
             exports[name].update(lat)
     passed = all(x["passed"] is not False for x in gates)
     bundle = write_bundle(ctx, out.parent / "deploy", artifacts, gates, passed)
-    return {"exports": exports, "gates": gates, "passed": passed, "bundle": str(bundle),
-            "protocols": {EDGE_PROTOCOL: edge_protocol(True)}}
+    protocols = {EDGE_PROTOCOL: edge_protocol(True)}
+    if any("paper" in e for e in exports.values()):
+        from admd_deploy.evaluation.patches import describe
+
+        protocols[PAPER_PROTOCOL] = describe(r.task)
+    return {"exports": exports, "gates": gates, "passed": passed, "bundle": str(bundle), "protocols": protocols}
 
 
 def versions() -> dict[str, str | None]:
