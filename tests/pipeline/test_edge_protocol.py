@@ -91,7 +91,8 @@ def labelled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def test_edge_multi_label_map_equals_ultralytics_val_of_the_same_onnx(labelled):
     from admd_deploy.pipeline.evaluate import val_metrics
-    from admd_deploy.pipeline.verify import edge_metrics
+    from admd_deploy.pipeline.verify import EDGE_VAL, edge_metrics
+    from admd_edge import load_model
 
     onnx, data = labelled
     ultralytics = val_metrics(onnx, str(data), SIZE, 1, "cpu")
@@ -102,3 +103,10 @@ def test_edge_multi_label_map_equals_ultralytics_val_of_the_same_onnx(labelled):
         assert multi[key] == pytest.approx(ultralytics[key], abs=1e-4), key
     # the one-label decode is the other protocol: it misses the second-class boxes the labels hold
     assert ultralytics["map50"] - single["map50"] > 0.05
+    # the paper metric scores the very same predictions again (every multi-label detection, no second run)
+    det = load_model(onnx, **EDGE_VAL, multi_label=True, clip=False, threads=1)
+    n_dets = sum(len(det(cv2.imread(str(p))).scores) for p in sorted((data.parent / "images" / "val").iterdir()))
+    paper = multi["paper"]
+    assert sum(c["ndet"] for c in paper["per_class"].values()) == n_dets
+    assert (paper["protocol"], paper["iou_kind"], paper["ap_kind"]) == ("dior", "box", "voc07")
+    assert 0.2 < paper["map50"] <= 1.0
