@@ -49,6 +49,13 @@ DESCRIPTIONS = {
                   "ones this section or the pipeline set themselves.",
     "data.source": "`synthetic` (generated, needs nothing), `yolo` (a data.yaml you have), `dota` / `dior` "
                    "(converted from the official release; see docs/data.md).",
+    "paper_eval.protocol": "Paper protocol: `dota` (polygon IoU 0.5, VOC07 11-point AP, difficult ignored), `dior` "
+                           "(box IoU 0.5) or `dior-r` (polygon IoU 0.5).",
+    "paper_eval.gap": "Overlap in pixels between neighbouring patches when whole images are split (DOTA: 200).",
+    "paper_eval.conf": "Confidence threshold of the predictions that are merged and scored.",
+    "paper_eval.merge": "How patch predictions are merged across patches: `polygon` NMS (DOTA_devkit) or `rotated` "
+                        "(ProbIoU) NMS.",
+    "paper_eval.merge_iou": "IoU threshold of the merge NMS (DOTA_devkit: 0.1).",
     "pretrain.synthetic": "Options of the synthetic *source* data, the keys of `data.synthetic`; use another seed, "
                           "scene style and scale than the target data.",
     "teacher.weights": "A local teacher checkpoint (`.pt`), relative to the recipe file or absolute. Set this or "
