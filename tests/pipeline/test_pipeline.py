@@ -166,7 +166,7 @@ def test_an_interrupted_training_stage_resumes_and_earlier_stages_stay_done(tmp_
     monkeypatch.undo()
 
     result = run_pipeline(recipe, tmp_path / "run")
-    assert result.skipped[:3] == ["data", "teacher", "baseline"] and result.ran[0] == "student"
+    assert result.skipped[:4] == ["data", "pretrain", "teacher", "baseline"] and result.ran[0] == "student"
     rows = (tmp_path / "run" / "student" / "train" / "results.csv").read_text().strip().splitlines()
     assert len(rows) == 3  # header + epoch 1 from the first attempt + epoch 2 from the resumed one
 
