@@ -249,6 +249,8 @@ def _cmd_run(ns: argparse.Namespace, recipe=None) -> int:
     gc = rep.get("gap_closed_map50_95")
     if gc is not None:
         print(f"\nteacher-baseline gap closed by {rep['method']}: {100 * gc:.0f}% (mAP50-95)")
+    if rep.get("kd_note"):
+        print(rep["kd_note"])
     print(f"protocol: {rep.get('protocol')}\nreport:   {result.run_dir / 'report.md'}\nbundle:   {rep.get('bundle')}")
     if not result.passed:
         failed = [g["name"] for g in rep.get("gates", []) if g["passed"] is False]

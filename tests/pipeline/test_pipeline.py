@@ -10,6 +10,7 @@ import yaml
 
 from admd_deploy.cli import main
 from admd_deploy.pipeline import run_pipeline
+from admd_deploy.pipeline.report import SINGLE_SEED_NOTE
 from admd_deploy.recipe import STAGES, load_recipe
 
 pytestmark = pytest.mark.slow
@@ -48,6 +49,8 @@ def test_a_full_run_writes_the_report_schema_and_a_verified_bundle(finished):
     tmp, _, result = finished
     assert result.ran == list(STAGES)
     report = json.loads((result.run_dir / "report.json").read_text())
+    # one seed per model: the report says its KD delta is within seed noise and where the paired benchmark is
+    assert report["kd_note"] == SINGLE_SEED_NOTE and SINGLE_SEED_NOTE in (result.run_dir / "report.md").read_text()
     for name in ("teacher", "baseline", "student"):
         m = report["models"][name]
         assert 0 <= m["map50"] <= 1 and 0 <= m["map50_95"] <= 1 and m["params"] > 0 and m["cpu_latency_ms"] > 0
