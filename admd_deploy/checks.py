@@ -106,9 +106,9 @@ def _checkpoint_bytes_ok(path: Path) -> bool:
 
 @cache
 def _read_checkpoint(path: str, mtime: float, size: int) -> dict[str, Any]:
-    from admd_deploy import yolo_env
+    from admd_deploy.ultra import env
 
-    yolo_env.prepare()
+    env.prepare()  # unpickling the model imports Ultralytics
     import torch
 
     return torch.load(path, map_location="cpu", weights_only=False)
@@ -141,9 +141,9 @@ def checkpoint_task(field: str, value: str | Path) -> str:
     model = ckpt.get("ema") or ckpt.get("model")
     task = getattr(model, "task", None) or (ckpt.get("train_args") or {}).get("task")
     if task is None:
-        from ultralytics.nn.tasks import guess_model_task
+        from admd_deploy.ultra.checkpoints import guess_task
 
-        task = guess_model_task(model)
+        task = guess_task(model)
     return str(task)
 
 
@@ -155,13 +155,10 @@ def checkpoint_imgsz(field: str, value: str | Path) -> int:
 
 def yaml_task(field: str, value: str) -> str:
     """The task of a model YAML (a local file or a name Ultralytics ships, e.g. yolo11n-obb.yaml), from its head."""
-    from admd_deploy import yolo_env
-
-    yolo_env.prepare()
-    from ultralytics.nn.tasks import guess_model_task, yaml_model_load
+    from admd_deploy.ultra.checkpoints import guess_task, model_yaml
 
     try:
-        cfg = yaml_model_load(value)
+        cfg = model_yaml(value)
     except FileNotFoundError as err:
         raise MissingFileError(f"{field}: model YAML not found: {value} (neither a local file nor a model Ultralytics "
                                "ships). Fix: check the name, e.g. yolo11n.yaml or yolo11n-obb.yaml") from err
@@ -171,7 +168,7 @@ def yaml_task(field: str, value: str) -> str:
     if not isinstance(cfg, dict) or not cfg.get("head"):
         raise UsageError(f"{field}: {value} is not a model YAML (no 'head' section). Fix: pass a model YAML such as "
                          "yolo11n.yaml, not a data YAML")
-    return str(guess_model_task(cfg))
+    return guess_task(cfg)
 
 
 def model_task(field: str, value: str | Path) -> str:

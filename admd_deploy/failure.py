@@ -25,7 +25,7 @@ EXIT_USAGE = 2
 
 def _log_unexpected(command: str) -> Path:
     """Write the current exception's traceback to a log file and return its path."""
-    from admd_deploy import yolo_env
+    from admd_deploy.ultra import env as yolo_env
 
     folder = yolo_env.home() / "logs"
     try:

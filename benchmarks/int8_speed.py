@@ -44,7 +44,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
 
-    from admd_deploy import yolo_env
+    from admd_deploy.ultra import env as yolo_env
 
     yolo_env.prepare()
     from admd_deploy.pipeline.exporting import int8_cpu_onnx_from_onnx, int8_onnx_from_onnx, letterboxed

@@ -134,9 +134,6 @@ def ultralytics_available() -> bool:
 
 def export_yolo(yaml: str, imgsz: int, folder: Path) -> Path:
     """Export an untrained YAML-built YOLO to ONNX the way the pipeline does (Ultralytics needed only here)."""
-    from admd_deploy import yolo_env
-
-    yolo_env.prepare()
     from admd_deploy.pipeline.exporting import onnx_from_checkpoint
 
     return onnx_from_checkpoint(yaml, folder / f"{Path(yaml).stem}-{imgsz}.onnx", imgsz=imgsz, batch=1, dynamic=False,
@@ -200,18 +197,15 @@ def ultralytics_predict_ms(onnx: Path, task: str, image: np.ndarray, imgsz: int,
     """Median wall time of ``YOLO(onnx).predict`` on one image, or None without Ultralytics."""
     if not ultralytics_available():
         return None
-    from admd_deploy import yolo_env
+    from admd_deploy.ultra.validate import Predictor
 
-    yolo_env.prepare()
-    from ultralytics import YOLO
-
-    model = YOLO(str(onnx), task=task)
+    model = Predictor(onnx, task)
     for _ in range(3):
-        model.predict(image, imgsz=imgsz, conf=conf, verbose=False)
+        model(image, imgsz=imgsz, conf=conf)
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        model.predict(image, imgsz=imgsz, conf=conf, verbose=False)
+        model(image, imgsz=imgsz, conf=conf)
         times.append(time.perf_counter() - t0)
     return float(np.median(times) * 1e3)
 
@@ -273,16 +267,13 @@ for _ in range({int(predictions)}):
 def ultralytics_memory_code(onnx: Path, task: str, imgsz: int, predictions: int, hw: tuple[int, int]) -> str:
     """Code for :func:`peak_rss_mib`: Ultralytics' ``YOLO(onnx).predict``, ``predictions`` times."""
     return f"""
-from admd_deploy import yolo_env
-
-yolo_env.prepare()
+from admd_deploy.ultra.validate import Predictor
 from admd_edge.bench import synthetic_image
-from ultralytics import YOLO
 
-model = YOLO({str(onnx)!r}, task={task!r})
+model = Predictor({str(onnx)!r}, task={task!r})
 image = synthetic_image({int(hw[0])}, {int(hw[1])})
 for _ in range({int(predictions)}):
-    model.predict(image, imgsz={int(imgsz)}, conf=0.25, verbose=False)
+    model(image, imgsz={int(imgsz)}, conf=0.25)
 """
 
 

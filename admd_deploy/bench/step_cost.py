@@ -107,8 +107,8 @@ def run_step_cost(
     from admd_deploy.kd.api import guess_task
     from admd_deploy.kd.config import DistillConfig
     from admd_deploy.kd.taps import FeatureTap
-    from admd_deploy.kd.yolo import trainer_for_task
-    from admd_deploy.kd.yolo.model import detection_head
+    from admd_deploy.ultra.model import detection_head
+    from admd_deploy.ultra.trainer import trainer_for_task
 
     task = guess_task(student)
     cfg = DistillConfig(method=method, teacher=teacher)

@@ -61,12 +61,9 @@ def _resolve_root(meta: dict[str, Any], data_yaml: Path) -> Path:
     """The dataset root as Ultralytics' ``check_det_dataset`` resolves it (``path:``, else the YAML's folder)."""
     root = Path(meta.get("path") or data_yaml.parent).expanduser()
     if not root.exists() and not root.is_absolute():
-        from admd_deploy import yolo_env
+        from admd_deploy.ultra.data import datasets_dir
 
-        yolo_env.prepare()
-        from ultralytics.utils import DATASETS_DIR
-
-        root = (Path(DATASETS_DIR) / root).resolve()
+        root = (datasets_dir() / root).resolve()
     return root.resolve()
 
 
@@ -102,12 +99,13 @@ def resolve_data_yaml(value: str | Path, field_name: str = "data") -> dict[str, 
 
 
 def _image_files(sources: list[Path]) -> list[str]:
-    from ultralytics.data.utils import IMG_FORMATS
+    from admd_deploy.ultra.data import image_formats
 
+    formats = image_formats()
     files: list[str] = []
     for p in sources:
         if p.is_dir():
-            files += [str(f) for f in p.rglob("*.*") if f.suffix[1:].lower() in IMG_FORMATS]
+            files += [str(f) for f in p.rglob("*.*") if f.suffix[1:].lower() in formats]
         else:  # a text file listing images, './' relative to it (as Ultralytics reads it)
             lines = p.read_text(encoding="utf-8-sig").strip().splitlines()
             files += [x.replace("./", str(p.parent) + os.sep, 1) if x.startswith("./") else x for x in lines]
@@ -146,28 +144,18 @@ def _label_problem(label: str) -> str | None:
     return None
 
 
-def _verify(job: tuple) -> str | None:
+def _verify(job: tuple[str, str, int]) -> str | None:
     """The reason Ultralytics would drop (or misread) this image/label pair, or None when it is fine."""
-    from ultralytics.data.utils import verify_image_label
+    from admd_deploy.ultra.data import label_problem
 
-    image, label = job[0], job[1]
-    problem = _image_problem(image) or _label_problem(label)
-    if problem:
-        return problem
-    out = verify_image_label(job)
-    if out[0] is None:  # Ultralytics' marker of a dropped sample; its message ends with the reason
-        reason = str(out[-1]).split("ignoring corrupt image/label: ", 1)[-1]
-        return reason.splitlines()[0] if reason else "dropped by Ultralytics' label check"
-    return None
+    image, label, num_cls = job
+    return _image_problem(image) or _label_problem(label) or label_problem(image, label, num_cls)
 
 
 def check_dataset(data_yaml: str | Path, field_name: str = "data") -> DatasetCheck:
     """Verify every train and val image and its label the way Ultralytics' dataset scan does."""
     sources = resolve_data_yaml(data_yaml, field_name)
-    from admd_deploy import yolo_env
-
-    yolo_env.prepare()
-    from ultralytics.data.utils import img2label_paths
+    from admd_deploy.ultra.data import img2label_paths
 
     meta = yaml.safe_load(Path(data_yaml).read_text())
     names = meta.get("names")
@@ -180,7 +168,7 @@ def check_dataset(data_yaml: str | Path, field_name: str = "data") -> DatasetChe
             raise UsageError(f"{field_name}: {data_yaml}: no images in {', '.join(map(str, paths))} ({split}). "
                              "Fix: point the data YAML at the image folders")
         labels = img2label_paths(images)
-        jobs = [(im, lb, "", False, num_cls, 0, 0, False) for im, lb in zip(images, labels)]
+        jobs = [(im, lb, num_cls) for im, lb in zip(images, labels)]
         with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
             for job, problem in zip(jobs, pool.map(_verify, jobs)):
                 if problem:

@@ -299,18 +299,14 @@ def _write_full(samples: list[_Sample], tmp: Path, split: str) -> dict[str, int]
 
 def _write_patches(samples: list[_Sample], tmp: Path, split: str, crop_sizes: list[int],
                    gaps: list[int]) -> dict[str, int]:
-    from admd_deploy import yolo_env
-
-    yolo_env.prepare()
-    from ultralytics.data.split_dota import crop_and_save, get_windows
-    from ultralytics.utils import TQDM
+    from admd_deploy.ultra.data import crop_and_save, progress, split_windows
 
     im_dir, lb_dir = tmp / "images" / split, tmp / "labels" / split
     im_dir.mkdir(parents=True)
     lb_dir.mkdir(parents=True)
     patches = instances = 0
-    for s in TQDM(samples, total=len(samples), desc=f"DOTA {split} patches"):
-        windows = get_windows((s.height, s.width), crop_sizes, gaps)
+    for s in progress(samples, total=len(samples), desc=f"DOTA {split} patches"):
+        windows = split_windows(s.height, s.width, crop_sizes, gaps)
         iof = polygon_window_iof(s.polygons, windows)
         window_objs = []
         for j, (x0, y0, x1, y1) in enumerate(windows.tolist()):
@@ -319,7 +315,7 @@ def _write_patches(samples: list[_Sample], tmp: Path, split: str, crop_sizes: li
             window_objs.append(np.concatenate([s.classes[keep, None], polys.reshape(-1, 8)], axis=1))
             instances += int(keep.sum())
         try:  # normalises each window's labels by the patch size and writes {stem}__{size}__{x}___{y}.jpg/.txt
-            crop_and_save({"filepath": str(s.image)}, windows, window_objs, str(im_dir), str(lb_dir))
+            crop_and_save(s.image, windows, window_objs, im_dir, lb_dir)
         except (TypeError, AttributeError) as err:
             if _decodes(s.image):  # the image is fine: the fault is in the call (e.g. crop_and_save's signature)
                 raise

@@ -171,7 +171,7 @@ def distill(
     else:
         args.setdefault("exist_ok", False)
 
-    from admd_deploy.kd.yolo import trainer_for_task
+    from admd_deploy.ultra.trainer import trainer_for_task
 
     if config is not None:
         args["distill"] = config.to_dict()

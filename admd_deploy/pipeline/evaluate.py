@@ -31,27 +31,20 @@ def protocol(task: str, imgsz: int) -> str:
 
 def val_metrics(model: str | Path, data_yaml: str, imgsz: int, batch: int, device: str) -> dict[str, Any]:
     """mAP50, mAP50-95 and per-class AP50-95 of a checkpoint or an exported model."""
-    from admd_deploy import yolo_env
+    from admd_deploy.ultra.validate import val_metrics as ultra_val
 
-    yolo_env.prepare()
-    from ultralytics import YOLO
-
-    yolo = YOLO(str(model), task=None)
-    m = yolo.val(data=data_yaml, imgsz=imgsz, batch=batch, device=device, **VAL_ARGS)
-    names = m.names
-    per_class = {names[int(c)]: float(ap) for c, ap in zip(m.ap_class_index, m.box.ap)}
-    return {"map50": float(m.box.map50), "map50_95": float(m.box.map), "per_class_ap50_95": per_class}
+    return ultra_val(model, data_yaml, imgsz=imgsz, batch=batch, device=device, **VAL_ARGS)
 
 
 def torch_profile(weights: str | Path, imgsz: int, runs: int) -> tuple[int, float, float]:
     """Parameter count, and median and IQR of a batch-1 forward of the fused PyTorch model on CPU, in ms
     (model time only)."""
     import torch
-    from ultralytics.nn.tasks import load_checkpoint
 
-    from admd_deploy import yolo_env
+    from admd_deploy.ultra import env
+    from admd_deploy.ultra.checkpoints import load_checkpoint
 
-    torch.set_num_threads(yolo_env.cpu_threads())
+    torch.set_num_threads(env.cpu_threads())
     model, _ = load_checkpoint(weights)
     params = sum(p.numel() for p in model.parameters())  # before fusing, as Ultralytics reports it
     model = model.fuse(verbose=False).eval()
@@ -69,25 +62,16 @@ def torch_profile(weights: str | Path, imgsz: int, runs: int) -> tuple[int, floa
 
 def sample_predictions(weights: str | Path, images: list[Path], imgsz: int, task: str) -> list[list[dict]]:
     """Detections on a few validation images, in original-image pixels, for the report's grid."""
-    from ultralytics import YOLO
+    from admd_deploy.ultra.validate import predict_detections
 
-    out = []
-    for r in YOLO(str(weights)).predict([str(p) for p in images], imgsz=imgsz, conf=0.25, verbose=False, device="cpu"):
-        if task == "obb":
-            dets = [{"cls": int(c), "conf": float(s), "corners": poly.tolist()}
-                    for c, s, poly in zip(r.obb.cls, r.obb.conf, r.obb.xyxyxyxy)]
-        else:
-            dets = [{"cls": int(c), "conf": float(s), "xyxy": b.tolist()}
-                    for c, s, b in zip(r.boxes.cls, r.boxes.conf, r.boxes.xyxy)]
-        out.append(dets)
-    return out
+    return predict_detections(weights, images, imgsz=imgsz, task=task, conf=0.25, device="cpu")
 
 
 def val_images(data_yaml: str, n: int) -> list[Path]:
     """The first ``n`` validation images (sorted), for sample grids and INT8 calibration."""
-    from ultralytics.data.utils import check_det_dataset
+    from admd_deploy.ultra.validate import dataset_info
 
-    data = check_det_dataset(data_yaml)
+    data = dataset_info(data_yaml)
     val = data["val"]
     roots = val if isinstance(val, list) else [val]
     files: list[Path] = []

@@ -33,37 +33,15 @@ LETTERBOX = {"auto": False, "center": True, "scaleup": True, "fill": 114, "chann
 
 def onnx_from_checkpoint(weights: str | Path, out: Path, *, imgsz: int, batch: int, dynamic: bool, opset: int,
                          simplify: bool, fast_dfl: bool = True) -> Path:
-    """Export with Ultralytics' exporter, rewrite the DFL decode (:func:`onnx_passes.fast_dfl`, unless
-    ``fast_dfl`` is False), then add our letterbox metadata; returns ``out``.
-
-    Ultralytics writes its export next to the weights (or, for a YAML name, into the working directory);
-    it runs here in a scratch folder, through a link to the weights, so no file outside ``out`` is touched.
-    """
-    import os
-    import shutil
-    import tempfile
-
+    """Export with Ultralytics' exporter (:func:`admd_deploy.ultra.export.export_onnx`), rewrite the DFL decode
+    (:func:`onnx_passes.fast_dfl`, unless ``fast_dfl`` is False), then add our letterbox metadata; returns ``out``."""
     import onnx
-    from ultralytics import YOLO
 
     from admd_deploy.pipeline import onnx_passes
+    from admd_deploy.ultra.export import export_onnx
 
-    cwd = os.getcwd()
-    with tempfile.TemporaryDirectory(prefix="admd-export-") as scratch:
-        source = str(weights)
-        if Path(weights).is_file():
-            source = str(Path(scratch) / Path(weights).name)
-            try:
-                os.symlink(Path(weights).resolve(), source)
-            except OSError:  # a filesystem without symlinks
-                shutil.copy2(weights, source)
-        os.chdir(scratch)
-        try:
-            produced = Path(YOLO(source).export(format="onnx", imgsz=imgsz, batch=batch, dynamic=dynamic, opset=opset,
-                                                simplify=simplify, device="cpu"))
-            model = onnx.load(str(produced))
-        finally:
-            os.chdir(cwd)
+    export_onnx(weights, out, imgsz=imgsz, batch=batch, dynamic=dynamic, opset=opset, simplify=simplify)
+    model = onnx.load(str(out))
     passes = {"fast_dfl": onnx_passes.fast_dfl(model)} if fast_dfl else {}
     for key, value in (("letterbox", json.dumps(LETTERBOX)), ("admd_passes", json.dumps(passes))):
         meta = model.metadata_props.add()
@@ -89,18 +67,20 @@ def check_onnx(path: Path) -> dict[str, Any]:
 
 
 def letterboxed(images: list[Path], imgsz: int) -> np.ndarray:
-    """(N, 3, imgsz, imgsz) float32 inputs, preprocessed exactly like Ultralytics' val (rect=False)."""
-    import cv2
-    from ultralytics.data.augment import LetterBox
+    """(N, 3, imgsz, imgsz) float32 inputs, preprocessed exactly like Ultralytics' val (rect=False).
 
-    lb = LetterBox((imgsz, imgsz), auto=False, scale_fill=False, scaleup=True, center=True)
-    batch = [lb(image=cv2.imread(str(p)))[..., ::-1].transpose(2, 0, 1) for p in images]
-    return np.ascontiguousarray(np.stack(batch)).astype(np.float32) / 255.0
+    The edge package's letterbox, pixel-identical to Ultralytics' ``LetterBox(auto=False, center=True,
+    scaleup=True)`` (``tests/ultra/test_letterbox.py``, ``export/tests/test_preprocess.py``)."""
+    import cv2
+    from admd_edge.preprocess import letterbox_image, tensor_from_letterboxed
+
+    return tensor_from_letterboxed([letterbox_image(cv2.imread(str(p)), imgsz)[0] for p in images])
 
 
 def torch_outputs(weights: str | Path, x: np.ndarray) -> np.ndarray:
     import torch
-    from ultralytics.nn.tasks import load_checkpoint
+
+    from admd_deploy.ultra.checkpoints import load_checkpoint
 
     model, _ = load_checkpoint(weights)
     model = model.fuse(verbose=False).eval()
@@ -174,22 +154,20 @@ def head_decode_nodes(model_path: Path) -> list[str]:
 
     Ultralytics names exported nodes after module paths (``/model.23/cv3.0/cv3.0.2/Conv``); the
     branches' convolutions are kept for quantisation, everything after them (DFL, decode, sigmoid,
-    concat) is returned.
+    concat) is returned (:func:`admd_deploy.ultra.export.head_decode_nodes`, a contract).
 
     Raises:
         ValueError: The graph has no Ultralytics module names (not an Ultralytics export).
     """
-    import re
-
     import onnx
 
+    from admd_deploy.ultra import export
+
     names = [n.name for n in onnx.load(str(model_path), load_external_data=False).graph.node]
-    modules = [int(m.group(1)) for n in names if (m := re.match(r"/model\.(\d+)/", n))]
-    if not modules:
-        raise ValueError(f"{model_path}: no /model.N/ node names; onnx_int8_cpu needs an Ultralytics ONNX export")
-    head = f"/model.{max(modules)}/"
-    branch = re.compile(re.escape(head) + r"cv[234]\.\d+/")
-    return [n for n in names if n.startswith(head) and not branch.match(n)]
+    try:
+        return export.head_decode_nodes(names)
+    except ValueError as err:
+        raise ValueError(f"{model_path}: {err}; onnx_int8_cpu needs an Ultralytics ONNX export") from err
 
 
 def int8_quantizer(choice: str) -> str:

@@ -98,7 +98,7 @@ def _any_done(run_dir: Path) -> bool:
 
 
 def _keep_log(log: Path, name: str) -> Path:
-    from admd_deploy import yolo_env
+    from admd_deploy.ultra import env as yolo_env
 
     folder = yolo_env.home() / "logs"
     folder.mkdir(parents=True, exist_ok=True)

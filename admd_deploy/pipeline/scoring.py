@@ -1,4 +1,5 @@
-"""mAP of any predictor's detections under Ultralytics' protocol (its own matching and AP code).
+"""mAP of any predictor's detections under Ultralytics' protocol (its own matching and AP code,
+through :mod:`admd_deploy.ultra.metrics`).
 
 Used to score exported models run through the edge runtime, so their numbers are comparable with
 ``YOLO(...).val()`` of the PyTorch models: same ground truth (the YOLO label files), same greedy
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -31,8 +31,7 @@ class Sample:
 
 def ground_truth(label_file: Path, width: int, height: int, task: str) -> tuple[np.ndarray, np.ndarray]:
     """Classes and boxes of a YOLO label file, in pixels of a ``width`` x ``height`` image."""
-    import torch
-    from ultralytics.utils.ops import xywh2xyxy, xyxyxyxy2xywhr
+    from admd_deploy.ultra.metrics import corners_to_xywhr, xywh2xyxy
 
     rows = np.loadtxt(label_file, ndmin=2, dtype=np.float64) if label_file.is_file() and label_file.stat().st_size else None
     if rows is None or rows.size == 0:
@@ -40,18 +39,15 @@ def ground_truth(label_file: Path, width: int, height: int, task: str) -> tuple[
     cls = rows[:, 0].astype(np.int64)
     if task == "obb":
         corners = rows[:, 1:9].reshape(-1, 4, 2) * [width, height]
-        return cls, xyxyxyxy2xywhr(torch.from_numpy(corners.reshape(-1, 8))).numpy()
+        return cls, corners_to_xywhr(corners.reshape(-1, 8))
     xywh = rows[:, 1:5] * [width, height, width, height]
     return cls, xywh2xyxy(xywh)
 
 
 def score(samples: list[Sample], task: str, names: dict[int, str]) -> dict[str, Any]:
     """mAP50, mAP50-95 and per-class AP50-95 of ``samples``."""
-    import torch
-    from ultralytics.engine.validator import BaseValidator
-    from ultralytics.utils.metrics import ap_per_class, batch_probiou, box_iou
+    from admd_deploy.ultra.metrics import ap_per_class, iou_matrix, match_predictions
 
-    matcher = SimpleNamespace(iouv=torch.linspace(0.5, 0.95, 10))
     tps, confs, pcls, tcls = [], [], [], []
     for s in samples:
         n = len(s.pred_cls)
@@ -61,10 +57,7 @@ def score(samples: list[Sample], task: str, names: dict[int, str]) -> dict[str, 
         order = np.argsort(-s.pred_conf, kind="stable")
         pred_cls, conf, boxes = s.pred_cls[order], s.pred_conf[order], s.pred_boxes[order]
         if len(s.gt_cls):
-            gt, pb = torch.as_tensor(s.gt_boxes, dtype=torch.float32), torch.as_tensor(boxes, dtype=torch.float32)
-            iou = batch_probiou(gt, pb) if task == "obb" else box_iou(gt, pb)
-            tp = BaseValidator.match_predictions(matcher, torch.as_tensor(pred_cls), torch.as_tensor(s.gt_cls), iou)
-            tp = tp.numpy()
+            tp = match_predictions(pred_cls, s.gt_cls, iou_matrix(s.gt_boxes, boxes, task))
         else:
             tp = np.zeros((n, 10), dtype=bool)
         tps.append(tp)
@@ -73,7 +66,8 @@ def score(samples: list[Sample], task: str, names: dict[int, str]) -> dict[str, 
     target = np.concatenate(tcls) if tcls else np.zeros(0)
     if not tps:
         return {"map50": 0.0, "map50_95": 0.0, "per_class_ap50_95": {}}
-    _, _, _, _, _, ap, classes, *_ = ap_per_class(np.concatenate(tps), np.concatenate(confs), np.concatenate(pcls), target)
+    result = ap_per_class(np.concatenate(tps), np.concatenate(confs), np.concatenate(pcls), target)
+    ap, classes = result.ap, result.classes
     per_class = {names[int(c)]: float(a) for c, a in zip(classes, ap.mean(1))}
     return {"map50": float(ap[:, 0].mean()) if len(ap) else 0.0, "map50_95": float(ap.mean()) if len(ap) else 0.0,
             "per_class_ap50_95": per_class}

@@ -78,7 +78,7 @@ def train(ctx: Context, stage: str, out: Path, model: str, settings: TrainSettin
     """Train one model in ``out/train``, resuming an interrupted attempt of the same stage inputs.
 
     ``data_yaml`` defaults to the data stage's dataset (the pretrain stage passes its source data)."""
-    from admd_deploy.kd.yolo import trainer_for_task
+    from admd_deploy.ultra.trainer import trainer_for_task
 
     recipe = ctx.recipe
     data_yaml = data_yaml or ctx.out("data")["data_yaml"]
@@ -115,7 +115,7 @@ def pretrain_inputs(ctx: Context) -> dict[str, Any]:
 
 def pretrain_cache(ctx: Context) -> Path:
     """Where the pretrained checkpoints of these inputs live, shared by every run and benchmark."""
-    from admd_deploy import yolo_env
+    from admd_deploy.ultra import env as yolo_env
 
     return yolo_env.home() / "pretrain" / stable_hash(pretrain_inputs(ctx))[:16]
 

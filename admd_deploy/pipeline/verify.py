@@ -67,7 +67,7 @@ def edge_metrics(onnx_path: Path, data_yaml: str, task: str, imgsz: int, *, mult
     """
     import cv2
 
-    from admd_deploy import yolo_env
+    from admd_deploy.ultra import env as yolo_env
     from admd_deploy.pipeline.evaluate import val_images
     from admd_deploy.evaluation.patches import paper_metric
     from admd_deploy.pipeline.scoring import Sample, ground_truth, score
@@ -128,7 +128,7 @@ def inputs(ctx: Context) -> dict[str, Any]:
 def run(ctx: Context, out: Path) -> dict[str, Any]:
     import cv2
 
-    from admd_deploy import yolo_env
+    from admd_deploy.ultra import env as yolo_env
     from admd_deploy.pipeline.evaluate import val_images, val_metrics
     from admd_edge import load_model
 

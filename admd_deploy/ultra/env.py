@@ -2,8 +2,11 @@
 
 Ultralytics reaches for the network unless told not to: it checks connectivity, downloads the
 Arial fonts it draws labels with, sends usage events, and may auto-install packages. Every
-module of this project that imports Ultralytics calls :func:`prepare` first, so a user on an
-air-gapped drone laptop gets the same behaviour as the tests:
+module of the adapter (:mod:`admd_deploy.ultra`) calls :func:`prepare` before it imports
+Ultralytics, so a user on an air-gapped drone laptop gets the same behaviour as the tests:
+
+- the installed Ultralytics is checked against the supported range, once
+  (:func:`admd_deploy.ultra.version.check_version`; outside it: a one-line ``UsageError``);
 
 - ``YOLO_OFFLINE=1`` (Ultralytics then reports itself offline and never downloads);
 - ``YOLO_CONFIG_DIR`` pointed at a folder this project controls
@@ -39,8 +42,15 @@ def prepare() -> Path:
 
     Returns:
         The Ultralytics config folder in use (``$YOLO_CONFIG_DIR/Ultralytics``).
+
+    Raises:
+        UsageError: The installed Ultralytics is missing or outside the supported range.
     """
     global _prepared
+    if not _prepared:
+        from admd_deploy.ultra.version import check_version
+
+        check_version()  # before anything imports ultralytics: a clear line instead of an AttributeError later
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("YOLO_CONFIG_DIR", str(home()))
     os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))

@@ -1,5 +1,8 @@
 """The student-with-teacher module that Ultralytics' trainer optimises.
 
+``student_model`` is the attribute name Ultralytics' own distillation branches test for; see the
+decision and the list of branches in :mod:`admd_deploy.ultra`.
+
 :class:`KDModel` holds the student (``student_model``) and the distillation criterion (``kd``:
 align convs, per-level losses incl. MGD's generator, the KD weight) as registered submodules,
 so the optimiser (from step one), the EMA and DDP see them. The teacher is deliberately NOT a
@@ -17,12 +20,17 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from ultralytics.nn.modules.head import Detect
-from ultralytics.nn.tasks import guess_model_task, load_checkpoint
 
-from admd_deploy.kd.criterion import KDCriterion
-from admd_deploy.kd.taps import FeatureTap
-from admd_deploy.errors import IncompatibleModelsError
+from admd_deploy.ultra import env
+
+env.prepare()  # before the first `import ultralytics` below
+
+from ultralytics.nn.modules.head import Detect  # noqa: E402
+from ultralytics.nn.tasks import guess_model_task, load_checkpoint  # noqa: E402
+
+from admd_deploy.errors import IncompatibleModelsError  # noqa: E402
+from admd_deploy.kd.criterion import KDCriterion  # noqa: E402
+from admd_deploy.kd.taps import FeatureTap  # noqa: E402
 
 LOGGER = logging.getLogger(__name__)
 

@@ -19,16 +19,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from ultralytics.models.yolo.detect import DetectionTrainer
-from ultralytics.models.yolo.obb import OBBTrainer
-from ultralytics.utils import DEFAULT_CFG, RANK, YAML
-from ultralytics.utils.torch_utils import ModelEMA, unwrap_model
 
-from admd_deploy import yolo_env
-from admd_deploy.kd.config import DistillConfig
-from admd_deploy.kd.criterion import KDCriterion
-from admd_deploy.kd.yolo import snapshots
-from admd_deploy.kd.yolo.model import KDModel, check_pair, feature_levels, load_teacher
+from admd_deploy.ultra import env
+
+env.prepare()  # before the first `import ultralytics` below
+
+from ultralytics.models.yolo.detect import DetectionTrainer  # noqa: E402
+from ultralytics.models.yolo.obb import OBBTrainer  # noqa: E402
+from ultralytics.utils import DEFAULT_CFG, RANK, YAML  # noqa: E402
+from ultralytics.utils.torch_utils import ModelEMA, unwrap_model  # noqa: E402
+
+from admd_deploy.kd.config import DistillConfig  # noqa: E402
+from admd_deploy.kd.criterion import KDCriterion  # noqa: E402
+from admd_deploy.ultra import snapshots  # noqa: E402
+from admd_deploy.ultra.model import KDModel, check_pair, feature_levels, load_teacher  # noqa: E402
 
 LOGGER = logging.getLogger(__name__)
 
@@ -76,9 +80,9 @@ class KDTrainerMixin:
 
     def _use_all_cpu_threads(self) -> None:
         # Ultralytics' select_device sets torch to cores - 1 threads (1 on a 2-core machine, measured
-        # 1.7x slower epochs); use OMP_NUM_THREADS, which yolo_env defaults to every core.
+        # 1.7x slower epochs); use OMP_NUM_THREADS, which env.prepare defaults to every core.
         if self.device.type == "cpu":
-            torch.set_num_threads(yolo_env.cpu_threads())
+            torch.set_num_threads(env.cpu_threads())
 
     @property
     def kd_model(self) -> KDModel | None:
@@ -213,7 +217,9 @@ class KDTrainerMixin:
 
     def _handle_nan_recovery(self, epoch: int) -> bool:
         """Ultralytics' NaN recovery reloads last.pt assuming its own distillation wrapper; show it the
-        plain student (what last.pt holds), then restore the KD state and the EMA from the sidecar."""
+        plain student (what last.pt holds), then restore the KD state and the EMA from the sidecar.
+
+        The private hook and its ``student_model`` branch are contracts (:mod:`admd_deploy.ultra.contracts`)."""
         kd = self.kd_model
         if kd is None:
             return super()._handle_nan_recovery(epoch)

@@ -180,7 +180,7 @@ def test_a_foreign_non_empty_output_folder_is_refused_and_an_earlier_conversion_
 
 @pytest.mark.parametrize("oriented", [False, True])
 def test_output_loads_with_ultralytics_check_det_dataset(src, tmp_path, oriented):
-    from admd_deploy import yolo_env
+    from admd_deploy.ultra import env as yolo_env
 
     yolo_env.prepare()  # conftest points ADMD_DEPLOY_HOME at a temporary folder first
     from ultralytics.data.utils import check_det_dataset

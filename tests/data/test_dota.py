@@ -173,7 +173,7 @@ def test_a_second_rate_adds_wider_windows(src, tmp_path):
 
 
 def test_split_output_loads_with_ultralytics_check_det_dataset(src, tmp_path):
-    from admd_deploy import yolo_env
+    from admd_deploy.ultra import env as yolo_env
 
     yolo_env.prepare()  # conftest points ADMD_DEPLOY_HOME at a temporary folder first
     from ultralytics.data.utils import check_det_dataset

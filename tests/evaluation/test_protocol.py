@@ -40,7 +40,7 @@ def blob_model():
 
 
 def test_windows_are_those_of_ultralytics_split_dota():
-    from admd_deploy import yolo_env
+    from admd_deploy.ultra import env as yolo_env
 
     yolo_env.prepare()
     from ultralytics.data.split_dota import get_windows

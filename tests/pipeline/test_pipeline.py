@@ -142,8 +142,8 @@ def test_a_failed_gate_exits_non_zero_and_the_report_says_which(finished, capsys
 
 
 def test_an_interrupted_training_stage_resumes_and_earlier_stages_stay_done(tmp_path, monkeypatch):
-    import admd_deploy.kd.yolo as kd_yolo
-    from admd_deploy.kd.yolo import trainer_for_task
+    import admd_deploy.ultra.trainer as kd_yolo
+    from admd_deploy.ultra.trainer import trainer_for_task
 
     def interrupting(task):
         base = trainer_for_task(task)

@@ -14,7 +14,7 @@ def run(code: str, **env: str) -> str:
 
 def test_prepare_makes_ultralytics_offline_with_local_fonts_in_our_own_config_dir(tmp_path):
     out = run(
-        "from admd_deploy import yolo_env; d = yolo_env.prepare()\n"
+        "from admd_deploy.ultra import env as yolo_env; d = yolo_env.prepare()\n"
         "import ultralytics.utils as u, os\n"
         "print(u.ONLINE, u.USER_CONFIG_DIR == d, (d / 'Arial.ttf').stat().st_size > 10000,"
         " (d / 'Arial.Unicode.ttf').exists(), os.environ['OMP_NUM_THREADS'] == str(os.cpu_count()))",
@@ -25,7 +25,7 @@ def test_prepare_makes_ultralytics_offline_with_local_fonts_in_our_own_config_di
 
 def test_prepare_respects_what_the_user_already_set(tmp_path):
     out = run(
-        "from admd_deploy import yolo_env; yolo_env.prepare(); import os\n"
+        "from admd_deploy.ultra import env as yolo_env; yolo_env.prepare(); import os\n"
         "print(os.environ['YOLO_CONFIG_DIR'], os.environ['OMP_NUM_THREADS'])",
         ADMD_DEPLOY_HOME=str(tmp_path / "ours"), YOLO_CONFIG_DIR=str(tmp_path / "theirs"), OMP_NUM_THREADS="1",
     )

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from admd_deploy.kd.config import DistillConfig
-from admd_deploy.kd.yolo import KDDetectionTrainer, KDModel
+from admd_deploy.ultra.model import KDModel
+from admd_deploy.ultra.trainer import KDDetectionTrainer
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +37,7 @@ def test_align_and_generator_modules_are_in_the_optimiser_and_the_teacher_is_not
 
 
 def test_cpu_training_uses_every_configured_thread_not_ultralytics_cores_minus_one(trainer):
-    from admd_deploy import yolo_env
+    from admd_deploy.ultra import env as yolo_env
 
     assert torch.get_num_threads() == yolo_env.cpu_threads()
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import admd_deploy
-from admd_deploy.kd.yolo.trainer import sidecar_path
+from admd_deploy.ultra.trainer import sidecar_path
 from admd_deploy.errors import IncompatibleModelsError
 
 pytestmark = pytest.mark.slow
@@ -106,7 +106,7 @@ out = dict(cls=type(m.model).__name__, map=float(metrics.box.map50), n=len(pred)
 
 def test_obb_distillation_resumes_with_its_kd_state(obb_data, train_args):
     from admd_deploy.kd.config import DistillConfig
-    from admd_deploy.kd.yolo import KDOBBTrainer
+    from admd_deploy.ultra.trainer import KDOBBTrainer
 
     train_args = {**train_args, "epochs": 3, "name": "obb"}
     cfg = DistillConfig(method="admd", teacher="yolo11s-obb.yaml", warmup_epochs=0.5)
@@ -158,7 +158,7 @@ def test_missing_teacher_checkpoint_fails_before_training_and_never_downloads(de
 def test_a_nan_loss_recovers_from_last_pt_with_the_kd_state(detect_data, train_args):
     """Ultralytics' NaN recovery reloads last.pt; with a distilled run it must restore the KD state too."""
     from admd_deploy.kd.config import DistillConfig
-    from admd_deploy.kd.yolo import KDDetectionTrainer
+    from admd_deploy.ultra.trainer import KDDetectionTrainer
 
     trainer = KDDetectionTrainer(overrides={**train_args, "epochs": 3, "name": "nan", "model": "yolo11n.yaml",
                                             "data": str(detect_data), "distill": DistillConfig(
