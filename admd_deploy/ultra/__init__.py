@@ -13,7 +13,9 @@ neither torch nor Ultralytics):
 - :mod:`.validate` -- ``val_metrics``, ``predict_detections``, ``dataset_info``, ``Predictor``;
 - :mod:`.metrics` -- ``match_predictions``, ``ap_per_class`` (-> ``APResult``), ``box_iou``,
   ``probiou``, ``xywh2xyxy``, ``corners_to_xywhr`` (match-and-AP);
-- :mod:`.export` -- ``export_onnx``, ``head_decode_nodes``, ``letterbox_batch``;
+- :mod:`.export` -- ``export_onnx``, ``head_decode_nodes`` (letterbox needs no adapter: the edge
+  package's ``admd_edge.preprocess.letterbox_image`` is pixel-identical to Ultralytics' ``LetterBox``,
+  ``tests/ultra/test_letterbox.py``);
 - :mod:`.data` -- ``image_formats``, ``img2label_paths``, ``label_problem``, ``datasets_dir``,
   ``split_windows``, ``crop_and_save``, ``progress`` (dataset checks, DOTA scene splitting);
 - :mod:`.contracts` -- every private or undocumented Ultralytics symbol relied on, with why;
