@@ -97,8 +97,11 @@ CONTRACTS: tuple[Contract, ...] = (
              "final last.pt/best.pt are plain Ultralytics checkpoints that load without admd-deploy"),
     Contract("ultralytics.engine.exporter.Exporter",
              "ONNX nodes are named after module paths '/model.N/...'; the head is the highest N and its conv "
-             "branches are '/model.N/cv2.i/', 'cv3.i', 'cv4.i' (matched by string)",
-             "the head's decode is kept in float when quantising (ultra.export.head_decode_nodes)"),
+             "branches are '/model.N/cv2.i/', 'cv3.i', 'cv4.i' (matched by string); the DFL Softmax and the "
+             "decode are named under '/model.N/' outside those branches",
+             "the head's decode is kept in float when quantising (ultra.export.head_decode_nodes); "
+             "pipeline.onnx_passes.fast_dfl names its replacement nodes after the Softmax's scope, so they "
+             "stay in the decode"),
     Contract("ultralytics.data.utils.verify_image_label",
              "takes (im_file, lb_file, prefix, keypoint, num_cls, nkpt, ndim, single_cls); a dropped sample comes "
              "back with None first and the message last, ending 'ignoring corrupt image/label: <reason>'",

@@ -329,6 +329,14 @@ def test_exported_onnx_nodes_are_named_after_module_paths_with_the_head_branches
     require({"Softmax", "Sigmoid"} <= ops, symbol, f"the head's decode nodes hold {sorted(ops)}, not DFL and sigmoid")
     require(not any(n.op_type == "Conv" and n.name in decode and "dfl" not in n.name for n in nodes), symbol,
             "a branch convolution is named outside cv2/cv3/cv4")
+    from admd_deploy.pipeline import onnx_passes
+
+    model = onnx.load(str(out))
+    require(onnx_passes.fast_dfl(model) == 1, symbol, "the DFL Softmax/Transpose pattern was not found")
+    names = [n.name for n in model.graph.node]
+    rewritten = [n for n in names if "fast_dfl" in n]
+    require(bool(rewritten) and set(rewritten) <= set(head_decode_nodes(names)), symbol,
+            f"the fast_dfl nodes {rewritten[:2]} fall outside the head's decode (Softmax scope moved)")
 
 
 # ------------------------------------------------------------------------------------------- data
