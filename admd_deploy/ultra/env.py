@@ -7,7 +7,6 @@ Ultralytics, so a user on an air-gapped drone laptop gets the same behaviour as 
 
 - the installed Ultralytics is checked against the supported range, once
   (:func:`admd_deploy.ultra.version.check_version`; outside it: a one-line ``UsageError``);
-
 - ``YOLO_OFFLINE=1`` (Ultralytics then reports itself offline and never downloads);
 - ``YOLO_CONFIG_DIR`` pointed at a folder this project controls
   (``$ADMD_DEPLOY_HOME``, default ``~/.cache/admd-deploy``), so a user's own Ultralytics
