@@ -45,12 +45,6 @@ def resolve_dirs(src: str | Path, out: str | Path) -> tuple[Path, Path]:
     return src_dir, out_dir
 
 
-def polygon_area(polys: np.ndarray) -> np.ndarray:
-    """Shoelace area of ``(N, K, 2)`` polygons, ``(N,)``."""
-    x, y = polys[..., 0], polys[..., 1]
-    return 0.5 * np.abs((x * np.roll(y, -1, axis=-1) - np.roll(x, -1, axis=-1) * y).sum(axis=-1))
-
-
 def clamp(polys: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
     return np.stack([polys[..., 0].clip(x0, x1), polys[..., 1].clip(y0, y1)], axis=-1)
 

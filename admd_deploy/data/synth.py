@@ -54,11 +54,9 @@ import yaml
 # Beyond TASKS and _object_label, these helpers are re-exported: tests/data/test_synth.py imports them from here.
 from admd_deploy.data._geometry import (  # noqa: F401
     TASKS,
-    _clip_polygon,
     _obb_label_fits,
     _object_label,
     _overlap,
-    _polygon_area,
     _rect_corners,
     _visible_fraction,
 )
