@@ -74,4 +74,5 @@ INTERRUPTED = {  # how each command continues after Ctrl-C
     "run": "run the same command again to continue (finished stages are skipped)",
     "quickstart": "run the same command again to continue (finished stages are skipped)",
     "export": "run the same command again to continue (finished stages are skipped)",
+    "bench": "run the same command again to continue (finished runs are skipped, an interrupted one resumes)",
 }

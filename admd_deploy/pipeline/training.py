@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from admd_deploy.pipeline.context import Context
-from admd_deploy.pipeline.ledger import file_sha256, stable_hash
+from admd_deploy.pipeline.ledger import file_sha256, stable_hash, write_json_atomic
 from admd_deploy.recipe import TrainSettings
 
 LOGGER = logging.getLogger(__name__)
@@ -147,9 +147,7 @@ def run_pretrain(ctx: Context, out: Path) -> dict[str, Any]:
         res = train(ctx, f"pretrain {role}", cache / role, model, settings, {"method": "none"}, data_yaml=data_yaml)
         models[role] = {"weights": res["weights"], "sha256": res["sha256"], "results_csv": res["results_csv"]}
     outputs = {"cache": str(cache), "source_data": data_yaml, "models": models}
-    tmp = done.with_suffix(".tmp")
-    tmp.write_text(json.dumps(outputs, indent=2))
-    tmp.replace(done)  # written last: an interrupted pretrain is never taken as done
+    write_json_atomic(done, outputs)  # written last: an interrupted pretrain is never taken as done
     return {**outputs, "reused": False}
 
 

@@ -236,3 +236,14 @@ def test_a_failed_bench_run_exits_1_naming_the_stage_and_its_traceback(tmp_path,
     assert code == 1 and len(err.splitlines()) == 1
     assert "stage 'admd/seed0' failed: RuntimeError: CUDA error" in err
     assert str(tmp_path / "bench" / "admd" / "seed0" / "error.txt") in err
+
+
+def test_an_interrupted_bench_command_exits_130_and_says_how_to_continue(tmp_path, monkeypatch, capsys):
+    from admd_deploy.cli import main
+
+    StandIn(monkeypatch, fail_on="admd/seed0", error=KeyboardInterrupt())
+    _tiny_recipe(tmp_path)
+    code = main(["bench", "kd", str(tmp_path / "tiny.yaml"), "--methods", "admd", "--seeds", "0",
+                 "--out", str(tmp_path / "bench")])
+    assert code == 130
+    assert "admd-deploy bench: interrupted; run the same command again to continue" in capsys.readouterr().err
