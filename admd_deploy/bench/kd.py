@@ -2,7 +2,9 @@
 
 The teacher is trained once (or taken from the recipe); each student run trains with the same data,
 schedule and seed as the others, under its own ledger record ``<method>/seed<k>``, so a finished run
-is never repeated and an interrupted one resumes from its ``last.pt``. The table reports mAP50 and
+is never repeated and an interrupted one resumes from its ``last.pt``. Every step is a stage of the
+pipeline's runner (:mod:`admd_deploy.pipeline.runner`): the same ledger, skipping, resuming and failure
+handling as ``admd-deploy run``. The table reports mAP50 and
 mAP50-95 per method (mean and sample standard deviation over seeds), the share of the
 teacher-baseline gap closed ``(student - baseline) / (teacher - baseline)``, and seconds per epoch.
 A second table pairs every method's seed ``k`` with the baseline's seed ``k`` (:mod:`.stats`): the
@@ -25,7 +27,7 @@ from typing import Any
 import yaml
 
 from admd_deploy.bench import stats
-from admd_deploy.pipeline import training
+from admd_deploy.pipeline import runner, training
 from admd_deploy.pipeline.context import Context
 from admd_deploy.pipeline.evaluate import protocol, val_metrics
 from admd_deploy.pipeline.ledger import Ledger
@@ -145,8 +147,6 @@ def run_kd_bench(recipe: Recipe, methods: list[str], seeds: list[int], out: Path
     the pipeline's ledger, skipping, resuming and failure handling: ``data``, ``pretrain``, ``teacher``
     (the pipeline's own stages), ``teacher_eval``, one stage ``<method>/seed<k>`` per run, and ``report``.
     """
-    from admd_deploy.pipeline import runner
-
     if len(set(methods)) != len(methods):
         raise UsageError(f"--methods: a method is listed twice: {', '.join(methods)}")
     if not seeds or len(set(seeds)) != len(seeds):
@@ -158,6 +158,8 @@ def run_kd_bench(recipe: Recipe, methods: list[str], seeds: list[int], out: Path
         out.mkdir(parents=True, exist_ok=True)
         save_recipe(recipe, out / "recipe.yaml")
         ctx = Context(recipe=recipe, run_dir=out, ledger=Ledger(out))
+        if not all((out / f).is_file() for f in ("bench-kd.json", "bench-kd.md")):
+            ctx.ledger.invalidate(["report"])  # a deleted table is written again
         upstream = [s for s in runner.PIPELINE if s.name in UPSTREAM]
         total = len(upstream) + 2 + len(methods) * len(seeds)
         runner.run_stages(ctx, upstream, total=total)

@@ -188,6 +188,11 @@ def test_a_second_bench_with_the_same_settings_skips_every_stage(tmp_path, monke
     assert capsys.readouterr().out.count("up to date, skipped") == len(records)
     assert again["rows"] == first["rows"] and again["paired"] == first["paired"]
 
+    (tmp_path / "bench" / "bench-kd.md").unlink()  # a deleted table is written again, nothing trained
+    run_kd_bench(recipe, ["admd", "none"], [0, 1], tmp_path / "bench")
+    assert (tmp_path / "bench" / "bench-kd.md").read_text().startswith("# KD comparison: tinybench")
+    assert len(stand_in.trained) == 5
+
 
 def test_a_failed_run_keeps_the_finished_ones_and_the_rerun_trains_only_what_is_left(tmp_path, monkeypatch):
     from admd_deploy.pipeline.ledger import Ledger
@@ -236,6 +241,7 @@ def test_a_failed_bench_run_exits_1_naming_the_stage_and_its_traceback(tmp_path,
     assert code == 1 and len(err.splitlines()) == 1
     assert "stage 'admd/seed0' failed: RuntimeError: CUDA error" in err
     assert str(tmp_path / "bench" / "admd" / "seed0" / "error.txt") in err
+    assert "run the same command again" in err and "--from" not in err  # bench kd has no --from
 
 
 def test_an_interrupted_bench_command_exits_130_and_says_how_to_continue(tmp_path, monkeypatch, capsys):
