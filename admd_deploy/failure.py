@@ -55,9 +55,9 @@ def report_failure(command: str, err: BaseException, verbose: bool) -> int:
         return EXIT_USAGE
     if getattr(err, "stage", None):
         log = getattr(err, "log", None)
+        rerun = "" if command == "bench" else " (--from STAGE reruns from a stage)"  # bench kd has no --from
         print(f"admd-deploy {command}: {err}; traceback in {log}. Fix the cause and run the same command again: "
-              "finished stages are skipped and an interrupted training continues (--from STAGE reruns from a stage)",
-              file=sys.stderr)
+              f"finished stages are skipped and an interrupted training continues{rerun}", file=sys.stderr)
     elif isinstance(err, AdmdDeployError):
         print(f"admd-deploy {command}: {err}", file=sys.stderr)
     else:
@@ -74,4 +74,5 @@ INTERRUPTED = {  # how each command continues after Ctrl-C
     "run": "run the same command again to continue (finished stages are skipped)",
     "quickstart": "run the same command again to continue (finished stages are skipped)",
     "export": "run the same command again to continue (finished stages are skipped)",
+    "bench": "run the same command again to continue (finished runs are skipped, an interrupted one resumes)",
 }

@@ -2,7 +2,9 @@
 
 The teacher is trained once (or taken from the recipe); each student run trains with the same data,
 schedule and seed as the others, under its own ledger record ``<method>/seed<k>``, so a finished run
-is never repeated and an interrupted one resumes from its ``last.pt``. The table reports mAP50 and
+is never repeated and an interrupted one resumes from its ``last.pt``. Every step is a stage of the
+pipeline's runner (:mod:`admd_deploy.pipeline.runner`): the same ledger, skipping, resuming and failure
+handling as ``admd-deploy run``. The table reports mAP50 and
 mAP50-95 per method (mean and sample standard deviation over seeds), the share of the
 teacher-baseline gap closed ``(student - baseline) / (teacher - baseline)``, and seconds per epoch.
 A second table pairs every method's seed ``k`` with the baseline's seed ``k`` (:mod:`.stats`): the
@@ -25,10 +27,11 @@ from typing import Any
 import yaml
 
 from admd_deploy.bench import stats
-from admd_deploy.pipeline import training
+from admd_deploy.pipeline import runner, training
 from admd_deploy.pipeline.context import Context
 from admd_deploy.pipeline.evaluate import protocol, val_metrics
-from admd_deploy.pipeline.ledger import Ledger, stable_hash
+from admd_deploy.pipeline.ledger import Ledger
+from admd_deploy.pipeline.runner import Stage
 from admd_deploy.recipe import Recipe, save_recipe
 from admd_deploy.errors import UsageError
 
@@ -138,7 +141,12 @@ def markdown(rows: list[MethodRow], teacher: dict[str, float] | None, header: st
 
 
 def run_kd_bench(recipe: Recipe, methods: list[str], seeds: list[int], out: Path) -> dict[str, Any]:
-    """Train and evaluate every (method, seed) not already done; write bench-kd.json/.md and plots."""
+    """Train and evaluate every (method, seed) not already done; write bench-kd.json/.md and plots.
+
+    Every step is a stage of the pipeline's runner (:func:`~admd_deploy.pipeline.runner.run_stages`), with
+    the pipeline's ledger, skipping, resuming and failure handling: ``data``, ``pretrain``, ``teacher``
+    (the pipeline's own stages), ``teacher_eval``, one stage ``<method>/seed<k>`` per run, and ``report``.
+    """
     if len(set(methods)) != len(methods):
         raise UsageError(f"--methods: a method is listed twice: {', '.join(methods)}")
     if not seeds or len(set(seeds)) != len(seeds):
@@ -146,38 +154,87 @@ def run_kd_bench(recipe: Recipe, methods: list[str], seeds: list[int], out: Path
     # Every spec is checked before the first (long) training starts; the teacher path is filled in later.
     knobs = {m: {k: v for k, v in distill_config(recipe, m, "teacher.pt").items() if k != "teacher"} for m in methods}
     out = out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    save_recipe(recipe, out / "recipe.yaml")
-    ledger = Ledger(out)
-    ctx = Context(recipe=recipe, run_dir=out, ledger=ledger)
-    for name, inputs, run in (("data", training.data_inputs, training.run_data),
-                              ("pretrain", training.pretrain_inputs, training.run_pretrain),
-                              ("teacher", training.teacher_inputs, training.run_teacher)):
-        _stage(ctx, name, stable_hash(inputs(ctx)), lambda d, run=run: run(ctx, d))
-    data_yaml, imgsz = ctx.out("data")["data_yaml"], recipe.distill.imgsz
-    teacher = ctx.out("teacher")
-    teacher_metrics = _stage(ctx, "teacher_eval", stable_hash({"t": teacher.get("sha256"), "imgsz": imgsz}),
-                             lambda d: val_metrics(teacher["weights"], data_yaml, imgsz, recipe.distill.batch,
-                                                   recipe.device)) if teacher.get("weights") else None
-    runs: dict[str, list[dict[str, float]]] = {}
-    total, done = len(methods) * len(seeds), 0
+    with runner.removed_if_failed(out):
+        out.mkdir(parents=True, exist_ok=True)
+        save_recipe(recipe, out / "recipe.yaml")
+        ctx = Context(recipe=recipe, run_dir=out, ledger=Ledger(out))
+        if not all((out / f).is_file() for f in ("bench-kd.json", "bench-kd.md")):
+            ctx.ledger.invalidate(["report"])  # a deleted table is written again
+        upstream = [s for s in runner.PIPELINE if s.name in UPSTREAM]
+        total = len(upstream) + 2 + len(methods) * len(seeds)
+        runner.run_stages(ctx, upstream, total=total)
+        teacher = ctx.out("teacher")
+        stages = [*([teacher_eval_stage(recipe, teacher)] if teacher.get("weights") else []),
+                  *student_stages(recipe, methods, seeds, teacher), _report_stage(recipe, methods, seeds, knobs, teacher)]
+        runner.run_stages(ctx, stages, first=len(upstream) + 1, total=total - (0 if teacher.get("weights") else 1))
+        return ctx.out("report")
+
+
+UPSTREAM = ("data", "pretrain", "teacher")  # the pipeline's stages a benchmark shares
+
+
+def teacher_eval_stage(recipe: Recipe, teacher: dict[str, Any]) -> Stage:
+    """``teacher_eval``: the teacher's mAP on the validation split, keyed on its sha256 and the image size."""
+    imgsz = recipe.distill.imgsz
+    return Stage("teacher_eval", lambda ctx: {"t": teacher.get("sha256"), "imgsz": imgsz},
+                 lambda ctx, d: val_metrics(teacher["weights"], ctx.out("data")["data_yaml"], imgsz,
+                                            recipe.distill.batch, recipe.device),
+                 "evaluate the teacher")
+
+
+def student_run_inputs(ctx: Context, cfg: dict[str, Any], teacher_sha256: str | None) -> dict[str, Any]:
+    """What one student run's ledger key hashes: the shared student settings, its distill config, the teacher."""
+    return {**training.student_common(ctx), "distill": cfg, "teacher": teacher_sha256}
+
+
+def student_stages(recipe: Recipe, methods: list[str], seeds: list[int], teacher: dict[str, Any]) -> list[Stage]:
+    """One stage ``<method>/seed<k>`` per method and seed: train the student (distilled from ``teacher``,
+    the teacher stage's outputs) with the recipe's seed set to ``k``, then evaluate it."""
+    stages = []
     for method in methods:
         cfg = distill_config(recipe, method, teacher.get("weights"))
         for seed in seeds:
-            done += 1
-            print(f"[bench kd {done}/{total}] {method} seed {seed}", flush=True)
-            seeded = dataclasses.replace(recipe, seed=seed)
-            sctx = Context(recipe=seeded, run_dir=out, ledger=ledger)
-            key = stable_hash({**training._student_common(sctx), "distill": cfg, "teacher": teacher.get("sha256")})
+            stages.append(_student_stage(method, seed, cfg, teacher.get("sha256")))
+    return stages
 
-            def run(d: Path, sctx=sctx, method=method, seed=seed, cfg=cfg) -> dict[str, Any]:
-                res = training.train(sctx, sctx_name(method, seed), d, training.start_model(sctx, "student"),
-                                     recipe.distill, cfg)
-                metrics = val_metrics(res["weights"], data_yaml, imgsz, recipe.distill.batch, recipe.device)
-                return {**res, "map50": metrics["map50"], "map50_95": metrics["map50_95"],
-                        "sec_per_epoch": seconds_per_epoch(Path(res["results_csv"]))}
 
-            runs.setdefault(method, []).append(_stage(sctx, sctx_name(method, seed), key, run))
+def _student_stage(method: str, seed: int, cfg: dict[str, Any], teacher_sha256: str | None) -> Stage:
+    name = sctx_name(method, seed)
+
+    def seeded(ctx: Context) -> Context:  # the runner's context (its resume flag included), with seed k
+        return dataclasses.replace(ctx, recipe=dataclasses.replace(ctx.recipe, seed=seed))
+
+    def run(ctx: Context, d: Path) -> dict[str, Any]:
+        sctx = seeded(ctx)
+        r = sctx.recipe
+        res = training.train(sctx, name, d, training.start_model(sctx, "student"), r.distill, cfg)
+        metrics = val_metrics(res["weights"], ctx.out("data")["data_yaml"], r.distill.imgsz, r.distill.batch, r.device)
+        return {**res, "map50": metrics["map50"], "map50_95": metrics["map50_95"],
+                "sec_per_epoch": seconds_per_epoch(Path(res["results_csv"]))}
+
+    return Stage(name, lambda ctx: student_run_inputs(seeded(ctx), cfg, teacher_sha256), run, f"train {method}, seed {seed}")
+
+
+def _report_stage(recipe: Recipe, methods: list[str], seeds: list[int], knobs: dict[str, Any],
+                  teacher: dict[str, Any]) -> Stage:
+    """``report``: bench-kd.json/.md and the plots in the output folder itself, from the runs' ledger records."""
+
+    def inputs(ctx: Context) -> dict[str, Any]:
+        runs = {m: [ctx.out(sctx_name(m, s)) for s in seeds] for m in methods}
+        metrics = ctx.out("teacher_eval") if teacher.get("weights") else None
+        return {"runs": runs, "teacher": metrics or None, "methods": methods, "seeds": seeds, "configs": knobs,
+                "teacher_weights": teacher.get("weights")}
+
+    def run(ctx: Context, out: Path) -> dict[str, Any]:
+        i = inputs(ctx)
+        return _write_report(recipe, out, i["runs"], i["teacher"], methods, seeds, knobs, teacher)
+
+    return Stage("report", inputs, run, "write bench-kd.md / .json and the plots", folder="")
+
+
+def _write_report(recipe: Recipe, out: Path, runs: dict[str, list[dict[str, Any]]], teacher_metrics: dict | None,
+                  methods: list[str], seeds: list[int], knobs: dict[str, Any], teacher: dict[str, Any]) -> dict[str, Any]:
+    imgsz = recipe.distill.imgsz
     teacher_map = teacher_metrics["map50_95"] if teacher_metrics else None
     rows = aggregate(runs, teacher_map)
     paired = stats.paired_table({m: dict(zip(seeds, (r["map50_95"] for r in rs))) for m, rs in runs.items()}, teacher_map)
@@ -186,7 +243,8 @@ def run_kd_bench(recipe: Recipe, methods: list[str], seeds: list[int], out: Path
               f"Protocol: {protocol(recipe.task, imgsz)}. mAP in points; ± is the sample standard deviation over seeds.")
     result = {"rows": [dataclasses.asdict(r) for r in rows], "paired": [dataclasses.asdict(p) for p in paired],
               "teacher": teacher_metrics, "runs": runs, "methods": methods, "seeds": seeds, "configs": knobs}
-    (out / "bench-kd.json").write_text(json.dumps(result, indent=2, default=str))
+    result = json.loads(json.dumps(result, default=str))  # as bench-kd.json and the ledger hold it, read back
+    (out / "bench-kd.json").write_text(json.dumps(result, indent=2))
     text = markdown(rows, teacher_metrics, header)
     if paired:
         text += ("\n## Paired against `none` (mAP50-95, same seed)\n\n" + stats.markdown(paired)
@@ -200,22 +258,6 @@ def run_kd_bench(recipe: Recipe, methods: list[str], seeds: list[int], out: Path
 def sctx_name(method: str, seed: int) -> str:
     """Run folder (and ledger record) of one spec and seed: ``admd:weight=constant`` -> ``admd-weight-constant/seed0``."""
     return f"{re.sub(r'[^A-Za-z0-9._]+', '-', method).strip('-')}/seed{seed}"
-
-
-def _stage(ctx: Context, name: str, key: str, run) -> dict[str, Any]:
-    """Run ``run`` in ``out/name`` unless the ledger has it done with the same key (resume otherwise)."""
-    prior = ctx.ledger.records.get(name)
-    if ctx.ledger.is_current(name, key):
-        return prior.outputs
-    ctx.resumable = prior is not None and prior.key == key and prior.status in {"running", "failed"}
-    ctx.ledger.start(name, key)
-    try:
-        outputs = run(ctx.stage_dir(name))
-    except BaseException as err:
-        ctx.ledger.fail(name, f"{type(err).__name__}: {err}")
-        raise
-    ctx.ledger.finish(name, outputs)
-    return outputs
 
 
 def _plots(out: Path, rows: list[MethodRow], runs: dict[str, list[dict[str, Any]]], teacher: float | None,

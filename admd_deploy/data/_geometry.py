@@ -1,7 +1,7 @@
 """Geometry of the synthetic generator (all coordinates in pixels, x right, y down).
 
-Rectangle, circle and octagon constructors for the object builders; polygon area and Sutherland-Hodgman
-clipping to the image; the visible fraction of an object cut by the image border; the minimum-area
+Rectangle, circle and octagon constructors for the object builders (polygon area and clipping are
+:mod:`admd_deploy.data.polygons`); the visible fraction of an object cut by the image border; the minimum-area
 rectangle and whether an obb label fits inside the image; the normalised label of one object
 (``_object_label``) and the overlap of two objects' rotated boxes (``_overlap``).
 """
@@ -12,6 +12,7 @@ import math
 
 import cv2
 import numpy as np
+from admd_deploy.data.polygons import clip_polygon, polygon_area
 from admd_deploy.errors import UsageError
 
 # The label tasks (``SynthConfig.task``): rotated boxes or axis-aligned boxes.
@@ -43,43 +44,13 @@ def _octagon(length: float, width: float, cut: float) -> np.ndarray:
     return np.array([(x - c, -y), (x, -y + c), (x, y - c), (x - c, y), (-x + c, y), (-x, y - c), (-x, -y + c), (-x + c, -y)])
 
 
-def _polygon_area(poly: np.ndarray) -> float:
-    if len(poly) < 3:
-        return 0.0
-    x, y = poly[:, 0], poly[:, 1]
-    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
-
-
-def _clip_polygon(poly: np.ndarray, width: float, height: float) -> np.ndarray:
-    """Sutherland-Hodgman clip of a polygon (N, 2) to the rectangle [0, width] x [0, height]."""
-    poly = np.asarray(poly, dtype=np.float64)
-    if len(poly) == 0:
-        return poly.reshape(0, 2)
-    if poly[:, 0].min() >= 0 and poly[:, 1].min() >= 0 and poly[:, 0].max() <= width and poly[:, 1].max() <= height:
-        return poly  # fast path: fully inside
-    pts = [tuple(p) for p in poly]
-    for axis, bound, keep_above in ((0, 0.0, True), (0, float(width), False), (1, 0.0, True), (1, float(height), False)):
-        if not pts:
-            break
-        out = []
-        for i, cur in enumerate(pts):
-            prev = pts[i - 1]
-            cin = cur[axis] >= bound if keep_above else cur[axis] <= bound
-            pin = prev[axis] >= bound if keep_above else prev[axis] <= bound
-            if cin != pin:  # edge crosses the clip line: add the crossing point
-                t = (bound - prev[axis]) / (cur[axis] - prev[axis])
-                cross = [prev[0] + t * (cur[0] - prev[0]), prev[1] + t * (cur[1] - prev[1])]
-                cross[axis] = bound
-                out.append(tuple(cross))
-            if cin:
-                out.append(cur)
-        pts = out
-    return np.array(pts, dtype=np.float64).reshape(-1, 2)
+def _area(poly: np.ndarray) -> float:
+    return float(polygon_area(poly))
 
 
 def _visible_fraction(corners: np.ndarray, imgsz: int) -> float:
-    full = _polygon_area(corners)
-    return _polygon_area(_clip_polygon(corners, imgsz, imgsz)) / full if full > 0 else 0.0
+    full = _area(corners)
+    return _area(clip_polygon(corners, (0, 0, imgsz, imgsz))) / full if full > 0 else 0.0
 
 
 def _min_area_rect(poly: np.ndarray) -> np.ndarray:
@@ -98,7 +69,7 @@ def _obb_label_fits(corners: np.ndarray, imgsz: int) -> bool:
     the object is (nearly) axis-aligned: the rectangle follows the object's orientation, the cut follows the
     border, so the rectangle sticks out of the image.
     """
-    visible = _clip_polygon(corners, imgsz, imgsz)
+    visible = clip_polygon(corners, (0, 0, imgsz, imgsz))
     if len(visible) == len(corners) and np.allclose(visible, corners):
         return True
     return len(visible) >= 3 and _inside(_min_area_rect(visible), imgsz)
@@ -122,12 +93,12 @@ def _object_label(
         min_visible: minimum fraction of the rectangle's area inside the image.
     """
     corners = np.asarray(corners, dtype=np.float64)
-    full = _polygon_area(corners)
-    visible = _clip_polygon(corners, imgsz, imgsz)
-    if full <= 0 or _polygon_area(visible) < min_visible * full:
+    full = _area(corners)
+    visible = clip_polygon(corners, (0, 0, imgsz, imgsz))
+    if full <= 0 or _area(visible) < min_visible * full:
         return None
     if task == "detect":
-        parts = [_clip_polygon(p, imgsz, imgsz) for p in (silhouette if silhouette is not None else [corners])]
+        parts = [clip_polygon(p, (0, 0, imgsz, imgsz)) for p in (silhouette if silhouette is not None else [corners])]
         pts = np.concatenate([p for p in parts if len(p)] or [visible])
         x0, y0 = pts.min(0)
         x1, y1 = pts.max(0)
@@ -151,5 +122,5 @@ def _object_label(
 def _overlap(a: np.ndarray, b: np.ndarray) -> float:
     """Intersection area of two convex polygons over the smaller polygon's area."""
     inter, _ = cv2.intersectConvexConvex(a.astype(np.float32), b.astype(np.float32))
-    small = min(_polygon_area(a), _polygon_area(b))
+    small = min(_area(a), _area(b))
     return float(inter) / small if small > 0 else 1.0

@@ -9,7 +9,7 @@ import shutil
 import struct
 import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -43,12 +43,6 @@ def resolve_dirs(src: str | Path, out: str | Path) -> tuple[Path, Path]:
     if out_dir == src_dir or out_dir in src_dir.parents:
         raise UsageError(f"out {out_dir} must not contain src {src_dir}. Fix: choose an output folder outside it.")
     return src_dir, out_dir
-
-
-def polygon_area(polys: np.ndarray) -> np.ndarray:
-    """Shoelace area of ``(N, K, 2)`` polygons, ``(N,)``."""
-    x, y = polys[..., 0], polys[..., 1]
-    return 0.5 * np.abs((x * np.roll(y, -1, axis=-1) - np.roll(x, -1, axis=-1) * y).sum(axis=-1))
 
 
 def clamp(polys: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
@@ -145,14 +139,24 @@ def check_replaceable(out: Path, converter: str) -> None:
 
 
 @contextmanager
-def atomic_output(out: Path, converter: str, src: Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``out`` to build in; on success replace ``out`` with it in one rename."""
-    check_replaceable(out, converter)
+def atomic_folder(out: Path, already_there: Callable[[], bool] | None = None) -> Iterator[Path]:
+    """Yield a new temporary sibling of ``out`` to build a dataset in; when the body succeeds, it becomes ``out``.
+
+    The old ``out`` is renamed aside, the new folder renamed in, then the old one deleted, so ``out`` is at
+    every moment the old dataset or the new one; when renaming in fails the old one is put back. When the
+    body fails, ``out`` is untouched. The temporary folder never outlives the call.
+
+    Args:
+        out: The dataset folder to write.
+        already_there: Asked before the swap and after a failed rename: True when a concurrent run has put the
+            same dataset at ``out`` first; it is then kept and the temporary folder dropped.
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         yield tmp
-        check_replaceable(out, converter)  # again: another process may have written there meanwhile
+        if already_there is not None and already_there():
+            return
         trash = None
         if out.is_dir():
             trash = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
@@ -162,10 +166,22 @@ def atomic_output(out: Path, converter: str, src: Path) -> Iterator[Path]:
         except OSError:
             if trash is not None:
                 os.rename(trash, out)
-            raise
+                trash = None
+            if already_there is None or not already_there():
+                raise
         if trash is not None:
             shutil.rmtree(trash, ignore_errors=True)
-        LOGGER.info("wrote %s from %s", out, src)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def atomic_output(out: Path, converter: str, src: Path) -> Iterator[Path]:
+    """:func:`atomic_folder` for a converter: ``out`` must be empty or an earlier output of ``converter``
+    holding no file it did not write (checked before and again just before the swap)."""
+    check_replaceable(out, converter)
+    with atomic_folder(out) as tmp:
+        yield tmp
+        check_replaceable(out, converter)  # again: another process may have written there meanwhile
+    LOGGER.info("wrote %s from %s", out, src)

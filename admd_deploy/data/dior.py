@@ -41,11 +41,11 @@ from admd_deploy.data._output import (
     format_rows,
     image_size,
     link_or_copy,
-    polygon_area,
     resolve_dirs,
     write_data_yaml,
     write_marker,
 )
+from admd_deploy.data.polygons import polygon_area
 from admd_deploy.errors import MissingFileError, UsageError
 
 LOGGER = logging.getLogger(__name__)

@@ -43,11 +43,11 @@ from admd_deploy.data._output import (
     format_rows,
     image_size,
     link_or_copy,
-    polygon_area,
     resolve_dirs,
     write_data_yaml,
     write_marker,
 )
+from admd_deploy.data.polygons import clipped_area, polygon_area
 from admd_deploy.errors import MissingFileError, UsageError
 
 LOGGER = logging.getLogger(__name__)
@@ -242,30 +242,6 @@ def _load_split(images: list[Path], label_dir: Path, names: Sequence[str],
 # ------------------------------------------------------------------------------------------------ geometry
 
 
-def _clipped_area(poly: np.ndarray, box: Sequence[float]) -> float:
-    """Area of a polygon ``(K, 2)`` inside an axis-aligned box ``(x0, y0, x1, y1)`` (Sutherland-Hodgman)."""
-    pts = [tuple(p) for p in poly.tolist()]
-    for axis, bound, low in ((0, box[0], True), (0, box[2], False), (1, box[1], True), (1, box[3], False)):
-        def inside(p: tuple[float, float]) -> bool:
-            return p[axis] >= bound if low else p[axis] <= bound
-
-        def cross(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
-            t = (bound - a[axis]) / (b[axis] - a[axis])
-            return a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])
-
-        clipped, prev = [], pts[-1] if pts else None
-        for cur in pts:
-            if inside(cur):
-                if not inside(prev):
-                    clipped.append(cross(prev, cur))
-                clipped.append(cur)
-            elif inside(prev):
-                clipped.append(cross(prev, cur))
-            prev = cur
-        pts = clipped
-    return float(polygon_area(np.array(pts, dtype=np.float64)[None])[0]) if len(pts) >= 3 else 0.0
-
-
 def polygon_window_iof(polys: np.ndarray, windows: np.ndarray) -> np.ndarray:
     """Intersection over foreground: the fraction of each polygon ``(N, K, 2)`` inside each window ``(M, 4)``."""
     iof = np.zeros((len(polys), len(windows)))
@@ -277,7 +253,7 @@ def polygon_window_iof(polys: np.ndarray, windows: np.ndarray) -> np.ndarray:
     iof[inside] = 1.0
     areas = np.maximum(polygon_area(polys), 1e-9)
     for i, j in zip(*np.nonzero(overlap & ~inside)):
-        iof[i, j] = _clipped_area(polys[i], windows[j]) / areas[i]
+        iof[i, j] = clipped_area(polys[i], windows[j]) / areas[i]
     return iof
 
 

@@ -39,10 +39,6 @@ import dataclasses
 import difflib
 import json
 import math
-import os
-import shutil
-import tempfile
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,14 +50,13 @@ import yaml
 # Beyond TASKS and _object_label, these helpers are re-exported: tests/data/test_synth.py imports them from here.
 from admd_deploy.data._geometry import (  # noqa: F401
     TASKS,
-    _clip_polygon,
     _obb_label_fits,
     _object_label,
     _overlap,
-    _polygon_area,
     _rect_corners,
     _visible_fraction,
 )
+from admd_deploy.data._output import atomic_folder
 from admd_deploy.data._scene import _render_scene
 from admd_deploy.errors import OutputExistsError, UsageError
 
@@ -299,32 +294,7 @@ def generate_synthetic(out_dir: str | Path, config: SynthConfig | None = None, *
             f"{out} exists and is not a synthetic dataset (no {_META_FILE}); refusing to overwrite it. "
             f"Fix: pass an empty or new out_dir, or delete {out} first."
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_folder(out, already_there=lambda: _same_dataset(out, meta)) as tmp:  # a concurrent run may finish first
         _write_dataset(tmp, out, cfg, meta)
-        _move_into_place(tmp, out, meta)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return yaml_path
 
-
-def _move_into_place(tmp: Path, out: Path, meta: dict[str, Any]) -> None:
-    trash = None
-    if out.exists():
-        if _same_dataset(out, meta):  # a concurrent run finished first
-            return
-        if any(out.iterdir()):  # an older synthetic dataset (checked by the caller): move it aside
-            trash = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-            os.rename(out, trash)
-        else:
-            out.rmdir()
-    try:
-        os.rename(tmp, out)
-    except OSError:
-        if not _same_dataset(out, meta):  # lost a race to a run with a different config, or a real error
-            raise
-    finally:
-        if trash is not None:
-            shutil.rmtree(trash, ignore_errors=True)

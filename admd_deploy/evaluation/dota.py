@@ -4,7 +4,7 @@ Where it lives: the scorer is the measuring side, not the runtime that ships to 
 ``admd_deploy`` (whose CLI and tests reach it) and not in ``admd_edge``. It imports neither torch nor
 Ultralytics (numpy and OpenCV only), so a scoring run costs no torch start-up.
 
-Geometry is reused, not rewritten: polygon areas are :func:`admd_deploy.data._output.polygon_area` and the
+Geometry is reused, not rewritten: polygon areas are :func:`admd_deploy.data.polygons.polygon_area` and the
 intersection of two convex polygons is OpenCV's ``intersectConvexConvex`` (as ``data._geometry._overlap``
 uses it). DOTA_devkit intersects general polygons (``polyiou``); oriented boxes are convex, and a rare
 non-convex label quadrilateral is replaced by its convex hull here.
@@ -42,7 +42,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from admd_deploy.data._output import polygon_area
+from admd_deploy.data.polygons import polygon_area
 
 LOGGER = logging.getLogger(__name__)
 

@@ -37,7 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from admd_deploy.data._output import clamp, polygon_area
+from admd_deploy.data._output import clamp
+from admd_deploy.data.polygons import polygon_area
 from admd_deploy.data.dota import IMAGE_SUFFIXES, read_dota_labels
 from admd_deploy.evaluation.dota import ImageDetections, ImageTruth, Scores, evaluate, polygon_nms, write_task1
 

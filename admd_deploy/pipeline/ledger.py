@@ -30,6 +30,14 @@ def file_sha256(path: str | Path) -> str:
     return sha256_file(path)
 
 
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` whole or not at all (a temporary file renamed over it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    os.replace(tmp, path)
+
+
 @dataclass
 class StageRecord:
     status: str
@@ -59,11 +67,8 @@ class Ledger:
             }
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
         data = {"stages": {n: {**asdict(r), "seconds": r.seconds} for n, r in self.records.items()}}
-        tmp.write_text(json.dumps(data, indent=2, default=str))
-        os.replace(tmp, self.path)
+        write_json_atomic(self.path, data)
 
     def is_current(self, stage: str, key: str) -> bool:
         rec = self.records.get(stage)

@@ -6,7 +6,7 @@ import logging
 import shutil
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +23,17 @@ LOGGER = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Stage:
+    """One step of a run: its ledger record is ``name``, its key the hash of ``inputs(ctx)``.
+
+    ``run(ctx, folder)`` works in ``folder`` (``<run dir>/<name>``, or ``<run dir>/<folder>`` when given;
+    ``""`` is the run folder itself) and returns the outputs the ledger keeps.
+    """
+
     name: str
     inputs: Callable[[Context], dict[str, Any]]
     run: Callable[[Context, Path], dict[str, Any]]
     what: str
+    folder: str | None = None
 
 
 PIPELINE = (
@@ -151,34 +158,59 @@ def _run(recipe: Recipe, run_dir: Path, from_stage: str | None, verify_only: boo
     save_recipe(recipe, run_dir / "recipe.yaml")  # the resolved recipe, overrides applied
     if from_stage:
         ledger.invalidate(list(STAGES[STAGES.index(from_stage):]))
-    ran, skipped = [], []
     t0 = time.time()
-    for i, stage in enumerate(PIPELINE, 1):
-        key = stable_hash(stage.inputs(ctx))
-        head = f"[{i}/{len(PIPELINE)}] {stage.name:<9}"
-        if ledger.is_current(stage.name, key):
-            skipped.append(stage.name)
-            _say(f"{head} up to date, skipped")
-            continue
-        prior = ledger.records.get(stage.name)
-        ctx.resumable = prior is not None and prior.key == key and prior.status in {"running", "failed"}
-        _say(f"{head} {stage.what}{' (continuing the interrupted attempt)' if ctx.resumable else ''} ...")
-        ledger.start(stage.name, key)
-        t = time.time()
-        try:
-            outputs = stage.run(ctx, ctx.stage_dir(stage.name))
-        except KeyboardInterrupt:
-            ledger.fail(stage.name, "interrupted")
-            _say(f"{head} interrupted; rerun the same command to continue from here")
-            raise
-        except Exception as err:  # noqa: BLE001 - recorded, then re-raised as a domain failure
-            ledger.fail(stage.name, f"{type(err).__name__}: {err}")
-            log = run_dir / stage.name / "error.txt"
-            log.write_text(traceback.format_exc())
-            _say(f"{head} FAILED: {type(err).__name__}: {err} (traceback in {log})")
-            raise StageFailed(stage.name, err, log) from err
-        ledger.finish(stage.name, outputs)
-        ran.append(stage.name)
-        _say(f"{head} done in {time.time() - t:.0f}s")
+    ran, skipped = run_stages(ctx, PIPELINE)
     _say(f"pipeline finished in {time.time() - t0:.0f}s: {run_dir}")
     return PipelineResult(run_dir=run_dir, ran=ran, skipped=skipped, report=ledger.outputs("report").get("report", {}))
+
+
+def run_stages(ctx: Context, stages: Sequence[Stage], first: int = 1, total: int | None = None) -> tuple[list[str], list[str]]:
+    """Run ``stages`` in order with :func:`run_stage`; returns the names that ran and those skipped.
+
+    ``first`` and ``total`` number the progress lines (``[first/total]``) when a command runs its stages
+    in more than one batch (``bench kd`` learns its student runs from the teacher stage's outputs).
+    """
+    ran, skipped = [], []
+    total = total if total is not None else first - 1 + len(stages)
+    for i, stage in enumerate(stages, first):
+        (ran if run_stage(ctx, stage, f"[{i}/{total}] {stage.name:<9}") else skipped).append(stage.name)
+    return ran, skipped
+
+
+def run_stage(ctx: Context, stage: Stage, head: str | None = None) -> bool:
+    """Run one stage unless the ledger has it done with the same key; True when it ran.
+
+    The key is the hash of ``stage.inputs(ctx)``, taken when the stage's turn comes (upstream outputs
+    included). A last attempt with the same key that did not finish is continued (``ctx.resumable``: an
+    interrupted training resumes from its ``last.pt``). A stage that raises is recorded as failed in the
+    ledger, its traceback written to ``error.txt`` in its folder, and :class:`StageFailed` raised; the
+    results of earlier stages stay as they are. Ctrl-C records ``interrupted`` and propagates.
+    """
+    ledger = ctx.ledger
+    head = head or stage.name
+    key = stable_hash(stage.inputs(ctx))
+    if ledger.is_current(stage.name, key):
+        _say(f"{head} up to date, skipped")
+        return False
+    prior = ledger.records.get(stage.name)
+    ctx.resumable = prior is not None and prior.key == key and prior.status in {"running", "failed"}
+    _say(f"{head} {stage.what}{' (continuing the interrupted attempt)' if ctx.resumable else ''} ...")
+    folder = ctx.run_dir / (stage.name if stage.folder is None else stage.folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    ledger.start(stage.name, key)
+    t = time.time()
+    try:
+        outputs = stage.run(ctx, folder)
+    except KeyboardInterrupt:
+        ledger.fail(stage.name, "interrupted")
+        _say(f"{head} interrupted; rerun the same command to continue from here")
+        raise
+    except Exception as err:  # noqa: BLE001 - recorded, then re-raised as a domain failure
+        ledger.fail(stage.name, f"{type(err).__name__}: {err}")
+        log = folder / "error.txt"
+        log.write_text(traceback.format_exc())
+        _say(f"{head} FAILED: {type(err).__name__}: {err} (traceback in {log})")
+        raise StageFailed(stage.name, err, log) from err
+    ledger.finish(stage.name, outputs)
+    _say(f"{head} done in {time.time() - t:.0f}s")
+    return True

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from admd_deploy.pipeline.context import Context
-from admd_deploy.pipeline.ledger import file_sha256, stable_hash
+from admd_deploy.pipeline.ledger import file_sha256, stable_hash, write_json_atomic
 from admd_deploy.recipe import TrainSettings
 
 LOGGER = logging.getLogger(__name__)
@@ -147,9 +147,7 @@ def run_pretrain(ctx: Context, out: Path) -> dict[str, Any]:
         res = train(ctx, f"pretrain {role}", cache / role, model, settings, {"method": "none"}, data_yaml=data_yaml)
         models[role] = {"weights": res["weights"], "sha256": res["sha256"], "results_csv": res["results_csv"]}
     outputs = {"cache": str(cache), "source_data": data_yaml, "models": models}
-    tmp = done.with_suffix(".tmp")
-    tmp.write_text(json.dumps(outputs, indent=2))
-    tmp.replace(done)  # written last: an interrupted pretrain is never taken as done
+    write_json_atomic(done, outputs)  # written last: an interrupted pretrain is never taken as done
     return {**outputs, "reused": False}
 
 
@@ -184,7 +182,9 @@ def run_teacher(ctx: Context, out: Path) -> dict[str, Any]:
     return {**train(ctx, "teacher", out, start_model(ctx, "teacher"), t, {"method": "none"}), "trained": True}
 
 
-def _student_common(ctx: Context) -> dict[str, Any]:
+def student_common(ctx: Context) -> dict[str, Any]:
+    """What every student training of ``ctx`` shares (start model, schedule, data, seed): the part of a
+    student stage's inputs before the distillation settings (the pipeline and ``bench kd`` key on it)."""
     d = ctx.recipe.distill
     start = {"start_sha256": s} if (s := _start_sha(ctx, "student")) else {}
     return {"student": ctx.recipe.student.model, **start, "train": d.ultralytics_args(),
@@ -192,7 +192,7 @@ def _student_common(ctx: Context) -> dict[str, Any]:
 
 
 def baseline_inputs(ctx: Context) -> dict[str, Any]:
-    return {**_student_common(ctx), "enabled": ctx.recipe.distill.baseline}
+    return {**student_common(ctx), "enabled": ctx.recipe.distill.baseline}
 
 
 def run_baseline(ctx: Context, out: Path) -> dict[str, Any]:
@@ -207,7 +207,7 @@ def student_inputs(ctx: Context) -> dict[str, Any]:
     if ctx.recipe.student.weights:
         return {"weights_sha256": file_sha256(ctx.recipe.student.weights)}
     cfg = ctx.recipe.distill.config("teacher.pt").to_dict()
-    return {**_student_common(ctx), "distill": cfg, "teacher_sha256": ctx.out("teacher").get("sha256")}
+    return {**student_common(ctx), "distill": cfg, "teacher_sha256": ctx.out("teacher").get("sha256")}
 
 
 def run_student(ctx: Context, out: Path) -> dict[str, Any]:

@@ -93,3 +93,163 @@ def _tiny_recipe(tmp_path, distill=None):
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(data))
     return load_recipe(path)
+
+
+# --- the stages of bench kd run through the pipeline's runner (no training: a stand-in train) ----------------
+# Ledger keys written by `bench kd` before it moved onto the pipeline's runner (computed with that code, commit
+# e02921c): a changed key retrains every cached benchmark run, so a change here must be deliberate.
+PINNED_KEYS = {
+    "data": "1de915c282c50f98b3353ace61ef829585c081db30e2f22d2830c98f45b02219",
+    "pretrain": "b86c8ad9a72841ba209d28dccc2e16b35e92522d6d46717658aebb2d1070a705",
+    "teacher_eval": "080b5dca52f75fbd738cd9537474f016adc085db735ec7b495f5518088c92854",
+    "admd/seed0": "45e8bf09938a6cd0c23287c91e7185b8b16c1aaa011cdcc1cceff802431017bd",
+    "admd/seed1": "acdb09e05d86a465caf4a25386ea9c78753fd58489e256195ad48ed09b45cfc3",
+    "admd-weight-constant/seed0": "c9cc116a28ca7ba1e297285158d6f605d85895a0fbd3b5966cca7733beb0e3ff",
+    "admd-weight-constant/seed1": "16343b5d67d8a648a563846edeb0b577be991ed39c7076274d72428c0e1ca8f3",
+    "cwd/seed0": "afe619d83745a6888609efb4e2a6b33179380b3d668d2c952f17576eb00f0652",
+    "cwd/seed1": "2bfd867c798f6349ca6c1466e91ad7b95737086739d109057328ce9cd13fdfd6",
+    "none/seed0": "8c00c26e2b99de1cdc9ead7f43fa58b61908c4e0bbfc313e641d134a76e8ad80",
+    "none/seed1": "1041bb471d3563d03f949bacbe2146ab75106200124fba90049eeac9b9755d7a",
+}
+
+
+def test_the_ledger_keys_of_a_fixed_tiny_bench_are_the_ones_cached_runs_were_written_with(tmp_path):
+    from admd_deploy.bench.kd import UPSTREAM, student_stages, teacher_eval_stage
+    from admd_deploy.pipeline.context import Context
+    from admd_deploy.pipeline.ledger import Ledger, stable_hash
+    from admd_deploy.pipeline.runner import PIPELINE
+
+    recipe = _tiny_recipe(tmp_path)
+    ledger = Ledger(tmp_path)
+    for name, outputs in (("data", {"data_yaml": "/nowhere/data.yaml", "fingerprint": "f" * 64}),
+                          ("pretrain", {"skipped": "no pretrain section"}),
+                          ("teacher", {"weights": "/nowhere/teacher.pt", "sha256": "a" * 64, "trained": True})):
+        ledger.start(name, "k")
+        ledger.finish(name, outputs)
+    ctx = Context(recipe=recipe, run_dir=tmp_path, ledger=ledger)
+    teacher = ctx.out("teacher")
+    stages = [s for s in PIPELINE if s.name in UPSTREAM and s.name != "teacher"] + [teacher_eval_stage(recipe, teacher)]
+    stages += student_stages(recipe, ["admd", "admd:weight=constant", "cwd", "none"], [0, 1], teacher)
+    assert {s.name: stable_hash(s.inputs(ctx)) for s in stages} == PINNED_KEYS
+
+
+class StandIn:
+    """``training.train`` and ``val_metrics`` without training: each call is counted, each checkpoint distinct."""
+
+    def __init__(self, monkeypatch, fail_on: str | None = None, error: BaseException | None = None):
+        from admd_deploy.bench import kd
+        from admd_deploy.pipeline import training
+
+        self.trained: list[str] = []
+        self.resumed: dict[str, bool] = {}
+        self.fail_on, self.error = fail_on, error
+        monkeypatch.setattr(training, "train", self.train)
+        monkeypatch.setattr(kd, "val_metrics", self.val)
+
+    def train(self, ctx, stage, out, model, settings, distill, data_yaml=None):
+        from admd_deploy.pipeline.ledger import file_sha256
+
+        self.resumed[stage] = ctx.resumable
+        if stage == self.fail_on:
+            raise self.error
+        self.trained.append(stage)
+        run = out / "train"
+        (run / "weights").mkdir(parents=True, exist_ok=True)
+        best = run / "weights" / "best.pt"
+        best.write_text(f"{stage} {ctx.recipe.seed} {distill['method']}")
+        (run / "results.csv").write_text("epoch,time\n1,2.0\n2,4.0\n")
+        return {"weights": str(best), "sha256": file_sha256(best), "run_dir": str(run),
+                "results_csv": str(run / "results.csv")}
+
+    def val(self, weights, data_yaml, imgsz, batch, device):
+        score = 0.2 + (sum(map(ord, open(weights).read())) % 50) / 200  # distinct per checkpoint, fixed per content
+        return {"map50": score + 0.2, "map50_95": score}
+
+
+def test_a_second_bench_with_the_same_settings_skips_every_stage(tmp_path, monkeypatch, capsys):
+    from admd_deploy.pipeline.ledger import Ledger
+
+    stand_in = StandIn(monkeypatch)
+    recipe = _tiny_recipe(tmp_path)
+    first = run_kd_bench(recipe, ["admd", "none"], [0, 1], tmp_path / "bench")
+    assert stand_in.trained == ["teacher", "admd/seed0", "admd/seed1", "none/seed0", "none/seed1"]
+    assert first["runs"]["none"][1]["sec_per_epoch"] == 2.0 and first["teacher"]["map50_95"] > 0
+    layout = sorted(str(p.relative_to(tmp_path / "bench")) for p in (tmp_path / "bench").glob("*"))
+    assert layout == ["admd", "admd-kd-curves.png", "bench-kd-paired.png", "bench-kd.json", "bench-kd.md", "bench-kd.png",
+                      "data", "ledger.json", "none", "pretrain", "recipe.yaml", "teacher", "teacher_eval"]
+    assert (tmp_path / "bench" / "admd" / "seed1" / "train" / "weights" / "best.pt").is_file()
+    capsys.readouterr()
+
+    again = run_kd_bench(recipe, ["admd", "none"], [0, 1], tmp_path / "bench")
+    assert stand_in.trained == ["teacher", "admd/seed0", "admd/seed1", "none/seed0", "none/seed1"]  # nothing more
+    records = Ledger(tmp_path / "bench").records
+    assert sorted(records) == sorted(["data", "pretrain", "teacher", "teacher_eval", "admd/seed0", "admd/seed1",
+                                      "none/seed0", "none/seed1", "report"])
+    assert capsys.readouterr().out.count("up to date, skipped") == len(records)
+    assert again["rows"] == first["rows"] and again["paired"] == first["paired"]
+
+    (tmp_path / "bench" / "bench-kd.md").unlink()  # a deleted table is written again, nothing trained
+    run_kd_bench(recipe, ["admd", "none"], [0, 1], tmp_path / "bench")
+    assert (tmp_path / "bench" / "bench-kd.md").read_text().startswith("# KD comparison: tinybench")
+    assert len(stand_in.trained) == 5
+
+
+def test_a_failed_run_keeps_the_finished_ones_and_the_rerun_trains_only_what_is_left(tmp_path, monkeypatch):
+    from admd_deploy.pipeline.ledger import Ledger
+    from admd_deploy.pipeline.runner import StageFailed
+
+    stand_in = StandIn(monkeypatch, fail_on="none/seed0", error=RuntimeError("out of memory"))
+    recipe = _tiny_recipe(tmp_path)
+    with pytest.raises(StageFailed, match="stage 'none/seed0' failed: RuntimeError: out of memory") as failed:
+        run_kd_bench(recipe, ["admd", "none"], [0], tmp_path / "bench")
+    assert failed.value.log == tmp_path / "bench" / "none" / "seed0" / "error.txt" and failed.value.log.is_file()
+    records = Ledger(tmp_path / "bench").records
+    assert records["none/seed0"].status == "failed" and records["none/seed0"].error == "RuntimeError: out of memory"
+    assert all(records[s].status == "done" for s in ("data", "teacher", "teacher_eval", "admd/seed0"))
+    assert "report" not in records and not (tmp_path / "bench" / "bench-kd.md").exists()
+
+    stand_in.fail_on = None
+    run_kd_bench(recipe, ["admd", "none"], [0], tmp_path / "bench")
+    assert stand_in.trained == ["teacher", "admd/seed0", "none/seed0"]  # admd/seed0 was not trained again
+    assert stand_in.resumed["none/seed0"] is True  # the same inputs: an interrupted training would resume
+    assert "| none | 1 |" in (tmp_path / "bench" / "bench-kd.md").read_text()
+
+
+def test_an_interrupted_bench_records_it_and_the_rerun_continues_that_run(tmp_path, monkeypatch):
+    from admd_deploy.pipeline.ledger import Ledger
+
+    stand_in = StandIn(monkeypatch, fail_on="admd/seed1", error=KeyboardInterrupt())
+    recipe = _tiny_recipe(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        run_kd_bench(recipe, ["admd"], [0, 1], tmp_path / "bench")
+    rec = Ledger(tmp_path / "bench").records["admd/seed1"]
+    assert (rec.status, rec.error) == ("failed", "interrupted")
+    stand_in.fail_on = None
+    run_kd_bench(recipe, ["admd"], [0, 1], tmp_path / "bench")
+    assert stand_in.trained == ["teacher", "admd/seed0", "admd/seed1"]
+    assert stand_in.resumed == {"teacher": False, "admd/seed0": False, "admd/seed1": True}
+
+
+def test_a_failed_bench_run_exits_1_naming_the_stage_and_its_traceback(tmp_path, monkeypatch, capsys):
+    from admd_deploy.cli import main
+
+    StandIn(monkeypatch, fail_on="admd/seed0", error=RuntimeError("CUDA error"))
+    _tiny_recipe(tmp_path)
+    code = main(["bench", "kd", str(tmp_path / "tiny.yaml"), "--methods", "admd", "--seeds", "0",
+                 "--out", str(tmp_path / "bench")])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1
+    assert "stage 'admd/seed0' failed: RuntimeError: CUDA error" in err
+    assert str(tmp_path / "bench" / "admd" / "seed0" / "error.txt") in err
+    assert "run the same command again" in err and "--from" not in err  # bench kd has no --from
+
+
+def test_an_interrupted_bench_command_exits_130_and_says_how_to_continue(tmp_path, monkeypatch, capsys):
+    from admd_deploy.cli import main
+
+    StandIn(monkeypatch, fail_on="admd/seed0", error=KeyboardInterrupt())
+    _tiny_recipe(tmp_path)
+    code = main(["bench", "kd", str(tmp_path / "tiny.yaml"), "--methods", "admd", "--seeds", "0",
+                 "--out", str(tmp_path / "bench")])
+    assert code == 130
+    assert "admd-deploy bench: interrupted; run the same command again to continue" in capsys.readouterr().err

@@ -14,6 +14,7 @@ import yaml
 from admd_deploy.data import SynthConfig, generate_synthetic
 from admd_deploy.data import synth
 from admd_deploy.data.synth import CLASS_NAMES, _object_label, _overlap, _rect_corners, _visible_fraction
+from admd_deploy.data.polygons import clip_polygon, polygon_area
 
 SMALL = dict(n_train=6, n_val=3, imgsz=96, seed=0)
 
@@ -120,7 +121,7 @@ def test_a_rectangle_centred_on_the_left_border_is_labelled_by_its_visible_half(
 def test_a_rotated_rectangle_cut_by_the_border_is_labelled_by_its_visible_part():
     angle = math.radians(30)
     corners = _rect_corners(0.0, 50.0, 40.0, 10.0, angle)  # exactly half of it lies inside x >= 0
-    assert synth._polygon_area(synth._clip_polygon(corners, 100, 100)) == pytest.approx(200.0)
+    assert polygon_area(clip_polygon(corners, (0, 0, 100, 100))) == pytest.approx(200.0)
 
     # By hand: visible x in [0, 20cos30 + 5sin30], y in [50 - 5/cos30, 50 + 20sin30 + 5cos30].
     x1 = 20 * math.cos(angle) + 5 * math.sin(angle)
