@@ -18,7 +18,7 @@ import yaml
 
 from admd_deploy import checks
 from admd_deploy.errors import UsageError
-from admd_deploy.kd.config import DistillConfig
+from admd_deploy.kd.config import DistillConfig, check_knobs, knob_fields, with_knobs
 from admd_deploy.schema import RecipeError, dump, load, set_dotted
 
 DataSource = Literal["synthetic", "yolo", "dota", "dior"]
@@ -148,30 +148,25 @@ class StudentSection:
 
 
 @dataclass
+@with_knobs  # every knob of DistillConfig with a recipe key: its type, default, valid values and help, declared there
 class DistillSection(TrainSettings):
     """The distillation method, its knobs, and the training of baseline and student."""
 
-    # The knobs' defaults are DistillConfig's own, so the recipe and the Python API cannot drift apart.
-    method: str = DistillConfig.method
-    loss_weight: float | None = DistillConfig.loss_weight
-    params: dict[str, Any] = field(default_factory=dict)
-    weight: str | None = DistillConfig.weight
-    beta: float = DistillConfig.beta
-    warmup_epochs: float = DistillConfig.warmup_epochs
-    w_max: float = DistillConfig.w_max
-    align_warmup_epochs: float = DistillConfig.align_warmup_epochs
     baseline: bool = True  # also train the student alone with the same schedule
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.config("placeholder.pt")  # validate method and its parameters now
+        check_knobs(self.knobs())  # the method and its parameters are checked now; the teacher comes later
+
+    def knobs(self) -> dict[str, Any]:
+        """The knobs of this section, by name (every :class:`DistillConfig` field but the teacher)."""
+        return {f.name: getattr(self, f.name) for f in knob_fields(recipe=True)}
 
     def config(self, teacher: str | None) -> DistillConfig:
-        return DistillConfig(
-            method=self.method, teacher=None if self.method == "none" else teacher, loss_weight=self.loss_weight,
-            params=dict(self.params), weight=self.weight, beta=self.beta, warmup_epochs=self.warmup_epochs,
-            w_max=self.w_max, align_warmup_epochs=self.align_warmup_epochs,
-        )
+        """The full settings, with ``teacher`` (unused by method ``none``)."""
+        knobs = self.knobs()
+        return DistillConfig(**{**knobs, "params": dict(knobs["params"])},
+                             teacher=None if self.method == "none" else teacher)
 
 
 @dataclass
