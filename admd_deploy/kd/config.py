@@ -19,6 +19,7 @@ checkpoints; its keys and values are part of the benchmark cache keys (``bench k
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import inspect
@@ -114,8 +115,8 @@ class DistillConfig:
         help="Lambda in ``L = L_det + lambda * w_t * L_kd``; ``None`` takes the loss's default.")
     params: dict[str, Any] = knob(
         default_factory=dict, flag="--param",
-        help="Keyword parameters of the loss (e.g. ``{\"mask\": \"softmax\", \"tau\": 0.5}``); each method's "
-             "are listed in docs/recipe.md.")
+        help="Keyword parameters of the loss, e.g. ``mask=softmax``, ``tau=0.5`` for admd; each method's are "
+             "listed in docs/recipe.md.")
     weight: str | None = knob(
         None, choices=WEIGHT_MODES,
         help="KD weight schedule: ``adaptive`` (ADMD's weight-increasing module), ``constant``, ``linear``; "
@@ -162,17 +163,32 @@ class DistillConfig:
         return dataclasses.asdict(self)
 
     @classmethod
+    def knob_dict(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        """:meth:`to_dict` of a config with these knobs and no teacher yet, the knobs checked as a recipe's are.
+
+        For settings checked before their teacher exists (a benchmark's method list before the teacher has
+        trained); every field not in ``values`` has its default.
+        """
+        _reject_unknown(cls, values, "distill")
+        check_knobs(values, cls)
+        return copy.deepcopy({**{f.name: knob_default(f) for f in knob_fields(cls)}, **values})
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "distill") -> DistillConfig:
         """Build from a mapping, rejecting unknown keys with the valid ones listed."""
         if isinstance(data, DistillConfig):
             return data
         if not isinstance(data, dict):
             raise UsageError(f"{where} must be a mapping; got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise UsageError(f"unknown key(s) {', '.join(f'{where}.{k}' for k in unknown)}; valid keys: {', '.join(sorted(known))}")
+        _reject_unknown(cls, data, where)
         return cls(**data)
+
+
+def _reject_unknown(cls: type, data: Mapping[str, Any], where: str) -> None:
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise UsageError(f"unknown key(s) {', '.join(f'{where}.{k}' for k in unknown)}; valid keys: {', '.join(sorted(known))}")
 
 
 # --------------------------------------------------------------------------------------------- the spec, read
@@ -198,7 +214,7 @@ def _spec_field(name: str, spec: type) -> tuple[Knob, Any]:
     raise KeyError(f"{spec.__name__} has no knob {name!r}")  # a bug in the caller, not user input
 
 
-def _base_types(tp: Any) -> tuple[set[Any], bool]:
+def knob_kinds(tp: Any) -> tuple[set[Any], bool]:
     """The non-None origins of a type (``float | None`` -> ``{float}``, True)."""
     args = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
     return {typing.get_origin(a) or a for a in args if a is not type(None)}, type(None) in args
@@ -221,7 +237,7 @@ def check_knob(name: str, value: Any, where: str | None = None, *, required: boo
     """
     k, tp = _spec_field(name, spec)
     where = where or f"distill.{name}"
-    kinds, nullable = _base_types(tp)
+    kinds, nullable = knob_kinds(tp)
     if value is None:
         if nullable and not required:
             return value
