@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 
@@ -148,25 +148,26 @@ class StudentSection:
 
 
 @dataclass
-@with_knobs  # every knob of DistillConfig with a recipe key: its type, default, valid values and help, declared there
+@with_knobs(DistillConfig)  # its recipe knobs: type, default, valid values and help are declared there, once
 class DistillSection(TrainSettings):
     """The distillation method, its knobs, and the training of baseline and student."""
 
     baseline: bool = True  # also train the student alone with the same schedule
+    knob_spec: ClassVar[type[DistillConfig]]  # set by with_knobs
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_knobs(self.knobs())  # the method and its parameters are checked now; the teacher comes later
+        check_knobs(self.knobs(), self.knob_spec)  # the method and its parameters are checked now, without a teacher
 
     def knobs(self) -> dict[str, Any]:
-        """The knobs of this section, by name (every :class:`DistillConfig` field but the teacher)."""
-        return {f.name: getattr(self, f.name) for f in knob_fields(recipe=True)}
+        """The knobs of this section, by name (every field of :attr:`knob_spec` but the teacher)."""
+        return {f.name: getattr(self, f.name) for f in knob_fields(self.knob_spec, recipe=True)}
 
     def config(self, teacher: str | None) -> DistillConfig:
         """The full settings, with ``teacher`` (unused by method ``none``)."""
         knobs = self.knobs()
-        return DistillConfig(**{**knobs, "params": dict(knobs["params"])},
-                             teacher=None if self.method == "none" else teacher)
+        return self.knob_spec(**{**knobs, "params": dict(knobs["params"])},
+                              teacher=None if self.method == "none" else teacher)
 
 
 @dataclass

@@ -290,19 +290,25 @@ def check_knobs(values: Mapping[str, Any], spec: type = DistillConfig) -> None:
 
 
 # --------------------------------------------------------------------------------------------- derived forms
-def with_knobs(cls: type) -> type:
-    """Class decorator (under ``@dataclass``): add the recipe knobs of :class:`DistillConfig` as fields.
+def with_knobs(spec: type = DistillConfig) -> Callable[[type], type]:
+    """Class decorator (under ``@dataclass``): add the recipe knobs of ``spec`` as fields.
 
-    They come before the class's own fields, with the same types, defaults and :class:`Knob`.
+    They come before the class's own fields, with the same types, defaults and :class:`Knob`; the class
+    attribute ``knob_spec`` names ``spec``.
     """
-    hints = knob_types()
-    own = dict(cls.__dict__.get("__annotations__", {}))
-    added = {}
-    for f in knob_fields(recipe=True):
-        added[f.name] = hints[f.name]
-        setattr(cls, f.name, field(default=f.default, default_factory=f.default_factory, metadata=f.metadata))
-    cls.__annotations__ = {**added, **own}
-    return cls
+
+    def add(cls: type) -> type:
+        hints = knob_types(spec)
+        own = dict(cls.__dict__.get("__annotations__", {}))
+        added = {}
+        for f in knob_fields(spec, recipe=True):
+            added[f.name] = hints[f.name]
+            setattr(cls, f.name, field(default=f.default, default_factory=f.default_factory, metadata=f.metadata))
+        cls.__annotations__ = {**added, **own}
+        cls.knob_spec = spec
+        return cls
+
+    return add
 
 
 def knob_signature(fn: Callable[..., Any], after: str, spec: type = DistillConfig) -> inspect.Signature:
@@ -320,10 +326,10 @@ def knob_signature(fn: Callable[..., Any], after: str, spec: type = DistillConfi
     return sig.replace(parameters=[*params[:at], *extra, *params[at:]])
 
 
-def knob_docs(indent: str = "        ", skip: tuple[str, ...] = ()) -> str:
+def knob_docs(indent: str = "        ", skip: tuple[str, ...] = (), spec: type = DistillConfig) -> str:
     """Google-docstring ``Args`` items for every knob (``name: help (default ...)``)."""
     lines = []
-    for f in knob_fields():
+    for f in knob_fields(spec):
         if f.name in skip:
             continue
         default = knob_default(f)
