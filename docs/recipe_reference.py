@@ -236,7 +236,8 @@ def section_rows(cls: type, prefix: str, extra_valid: dict[str, list[Any]] | Non
         knob = f.metadata.get("knob")  # a distillation knob: its help and valid values are declared in kd/config.py
         description = (DESCRIPTIONS.get(path) or (docs or {}).get(f.name) or (knob.help if knob else None) or
                        (DESCRIPTIONS.get(shared) if shared else None) or comments.get(f.name, ""))
-        valid = choices_of(hints[f.name]) or (extra_valid or {}).get(f.name, []) or (knob.valid_values() if knob else [])
+        valid = choices_of(hints[f.name]) or (extra_valid or {}).get(f.name, [])
+        valid = valid or (knob.valid_values() if knob else [])
         cell = ", ".join(f"`{v}`" for v in valid) or (f"`{knob.bounds()}`" if knob and knob.bounds() else "")
         rows.append(Row(f.name, type_name(hints[f.name]), default_of(f), cell, sphinx_to_md(description)))
     return rows

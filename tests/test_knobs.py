@@ -196,7 +196,8 @@ def test_the_distill_settings_in_the_cache_keys_are_what_they_were(monkeypatch):
 
     recipe = load_recipe(QUICKSTART)
     monkeypatch.setattr(training, "_student_common", lambda ctx: {})  # the data and schedule parts are not ours
-    assert stable_hash(training.student_inputs(types.SimpleNamespace(recipe=recipe, out=lambda stage: {}))) == STUDENT_KEY
+    ctx = types.SimpleNamespace(recipe=recipe, out=lambda stage: {})
+    assert stable_hash(training.student_inputs(ctx)) == STUDENT_KEY
     got = {spec: stable_hash(distill_config(recipe, spec, "/runs/teacher/weights/best.pt")) for spec in BENCH_KEYS}
     assert got == BENCH_KEYS
 
@@ -222,7 +223,8 @@ def test_the_cli_hands_only_the_knobs_it_was_given_to_distill(tmp_path, monkeypa
 def test_a_train_arg_named_like_a_knob_is_refused_naming_the_knobs_flag(capsys):
     code = main(["distill", "--student", "yolo11n.yaml", "--data", "d.yaml", "--train-arg", "warmup_epochs=3"])
     err = capsys.readouterr().err
-    assert code == 2 and "--train-arg warmup_epochs: in distill, warmup_epochs is the distillation knob --warmup-epochs" in err
+    assert code == 2
+    assert "--train-arg warmup_epochs: in distill, warmup_epochs is the distillation knob --warmup-epochs" in err
 
 
 def test_the_python_api_refuses_a_knob_of_the_wrong_type_before_anything_runs(tmp_path):
@@ -230,3 +232,12 @@ def test_the_python_api_refuses_a_knob_of_the_wrong_type_before_anything_runs(tm
 
     with pytest.raises(ValueError, match="^distill.beta must be a number; got str '0.9'$"):
         distill(None, "yolo11n.yaml", tmp_path / "missing.yaml", "none", beta="0.9")
+
+
+def test_the_readmes_knob_table_names_each_knob_by_its_recipe_key_and_flag():
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("### Knobs", 1)[1].split("\n\n", 2)[1]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()[2:]]
+    for f in knob_fields(recipe=True):
+        flag = f.metadata["knob"].cli_flag(f.name)
+        assert any(key.startswith((f"`{f.name}`", f"`{f.name}:")) and f"`{flag}" in cli for _, key, cli, _ in rows), f.name

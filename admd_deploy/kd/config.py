@@ -188,7 +188,8 @@ def _reject_unknown(cls: type, data: Mapping[str, Any], where: str) -> None:
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise UsageError(f"unknown key(s) {', '.join(f'{where}.{k}' for k in unknown)}; valid keys: {', '.join(sorted(known))}")
+        keys = ", ".join(f"{where}.{k}" for k in unknown)
+        raise UsageError(f"unknown key(s) {keys}; valid keys: {', '.join(sorted(known))}")
 
 
 # --------------------------------------------------------------------------------------------- the spec, read

@@ -67,7 +67,7 @@ class KDWeight(nn.Module):
         total_epochs: float | None = None,
     ) -> None:
         super().__init__()
-        # The same declarations and checks as the recipe's and the CLI's (kd/config.py); ``mode`` is the knob ``weight``.
+        # The recipe's and the CLI's own checks (kd/config.py); ``mode`` is the knob ``weight``.
         self.mode = check_knob("weight", mode, "KDWeight: mode", required=True)
         self.beta = float(check_knob("beta", beta, "KDWeight: beta"))
         self.warmup_epochs = float(check_knob("warmup_epochs", warmup_epochs, "KDWeight: warmup_epochs"))

@@ -82,7 +82,8 @@ def test_knobs_without_a_teacher_are_checked_alone_and_give_the_dict_form_with_n
         ({"teacher": "t.pt", "warmup_epochs": float("nan")}, "distill.warmup_epochs must be a finite number; got nan"),
         ({"teacher": "t.pt", "params": [1]}, "distill.params must be a mapping of loss parameters; got list"),
         ({"teacher": "t.pt", "weight": "constnt"}, "got 'constnt' (did you mean 'constant'?)"),
-        ({"teacher": "t.pt", "align_warmup_epochs": -0.5}, "distill.align_warmup_epochs must be >= 0 (0 = off); got -0.5"),
+        ({"teacher": "t.pt", "align_warmup_epochs": -0.5},
+         "distill.align_warmup_epochs must be >= 0 (0 = off); got -0.5"),
     ],
 )
 def test_a_wrong_type_or_value_is_refused_by_the_declared_rule_in_one_line(fields, message):
