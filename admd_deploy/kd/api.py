@@ -103,13 +103,13 @@ def distill(
             method ``none``.
         student: Student model YAML (e.g. ``yolo11n-obb.yaml``) or local ``.pt`` to start from.
         data: Local dataset YAML (Ultralytics format).
+<knobs>
         task: ``detect`` or ``obb``; read from the student when ``None``.
         resume: ``True`` resumes ``project/name/weights/last.pt``; a path resumes that checkpoint.
         allow_corrupt: Train even when images or label files of ``data`` would be dropped (they are
             listed in a warning); by default such a dataset is refused before training.
-        **kwargs: The knobs (below), and any Ultralytics training argument (``epochs``, ``imgsz``,
+        **kwargs: The knobs above, and any Ultralytics training argument (``epochs``, ``imgsz``,
             ``batch``, ``device``, ``project``, ``name``, ``nbs``, ``seed``, ...).
-<knobs>
 
     Returns:
         The run folder, checkpoints and final metrics.

@@ -321,7 +321,8 @@ def knob_signature(fn: Callable[..., Any], after: str, spec: type = DistillConfi
     params = list(sig.parameters.values())
     hints = knob_types(spec)
     names = {p.name for p in params}
-    extra = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=hints[f.name])
+    extra = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                               annotation=hints[f.name] | None)
              for f in knob_fields(spec) if f.name not in names]
     at = [p.name for p in params].index(after) + 1
     return sig.replace(parameters=[*params[:at], *extra, *params[at:]])
