@@ -447,7 +447,6 @@ def _cmd_data_check(ns: argparse.Namespace) -> int:
 def _distill_flags(ns: argparse.Namespace) -> dict[str, Any]:
     """The Ultralytics arguments of ``distill``, each flag checked by the recipe's own check of that value."""
     from admd_deploy import checks
-
     from admd_deploy.kd.config import knob_fields
 
     train_args = {}
