@@ -57,6 +57,38 @@ def _key_value(text: str) -> tuple[str, Any]:
     return key.strip(), yaml.safe_load(value)
 
 
+def _cli_text(text: str) -> str:
+    """A knob's help (written for docs, in reST) as plain ``--help`` text."""
+    text = re.sub(r"``None``", "unset", text).replace("``", "")
+    return text.replace("%", "%%")
+
+
+def add_knob_arguments(group: Any, spec: type | None = None) -> None:
+    """One flag per distillation knob of ``spec`` (default :class:`~admd_deploy.kd.config.DistillConfig`).
+
+    Flag, type, valid values and help come from the knob's declaration; every flag defaults to ``None``
+    (unset: the declared default applies), and its ``dest`` is the knob's name.
+    """
+    from admd_deploy.kd.config import DistillConfig, knob_default, knob_fields, knob_kinds, knob_types
+
+    spec = spec or DistillConfig
+    hints = knob_types(spec)
+    for f in knob_fields(spec):
+        k, tp = f.metadata["knob"], hints[f.name]
+        kinds, _ = knob_kinds(tp)
+        default = knob_default(f)
+        text = _cli_text(k.help) + (f" (default {default})" if default not in (None, {}) else "")
+        options: dict[str, Any] = {"dest": f.name, "default": None, "help": text}
+        if dict in kinds:
+            options.update(action="append", type=_key_value, metavar="KEY=VALUE", help=f"{text} Repeatable: "
+                           f"{k.cli_flag(f.name)} KEY=VALUE")
+        elif float in kinds:
+            options.update(type=float)
+        elif not callable(k.choices) and k.choices:
+            options.update(choices=tuple(k.choices))
+        group.add_argument(k.cli_flag(f.name), **options)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from admd_deploy import __version__
 
@@ -72,10 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG_DISTILL,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    d.add_argument("--teacher", help="local teacher checkpoint .pt (a model .yaml builds an untrained one: tests only)")
     d.add_argument("--student", required=True, help="student model YAML (e.g. yolo11n-obb.yaml) or a local .pt to start from")
     d.add_argument("--data", required=True, help="local dataset YAML in Ultralytics format")
-    d.add_argument("--method", default="admd", help="admd (default), mse, score_l2, cwd, mgd, pkd, or none (student alone)")
     d.add_argument("--task", choices=("detect", "obb"), help="read from the student model when omitted")
     d.add_argument("--epochs", type=int, help="training epochs (Ultralytics default 100)")
     d.add_argument("--imgsz", type=int, help="training image size (Ultralytics default 640)")
@@ -87,18 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue an interrupted run: its last.pt, or project/name/weights/last.pt when given no path")
     d.add_argument("--allow-corrupt", action="store_true",
                    help="train even when images or label files would be dropped (they are listed); default: refuse")
-    k = d.add_argument_group("distillation")
-    k.add_argument("--loss-weight", type=float, help="lambda in L = L_det + lambda * w_t * L_kd (default: the method's)")
-    k.add_argument("--weight", choices=("adaptive", "constant", "linear"),
-                   help="KD weight schedule (default: adaptive for admd, constant for the peers)")
-    k.add_argument("--w-max", type=float, help="maximum KD weight (default 10)")
-    k.add_argument("--beta", type=float, help="EMA factor of the KD loss in the weighting module (default 0.99)")
-    k.add_argument("--warmup-epochs", type=float, help="epochs before the adaptive weight freezes its reference (default 1)")
-    k.add_argument("--align-warmup-epochs", type=float,
-                   help="epochs during which the KD loss trains only the align connectors (default 1)")
-    k.add_argument("--param", action="append", type=_key_value, default=[], metavar="KEY=VALUE",
-                   help="loss parameter, repeatable: admd discrepancy=mse|l1|cosine mask=linear|softmax|uniform tau=1.0; "
-                   "cwd tau=1.0; mgd mask_ratio=0.65; pkd eps=1e-6")
+    add_knob_arguments(d.add_argument_group("distillation"))
     d.add_argument("--train-arg", action="append", type=_key_value, default=[], metavar="KEY=VALUE",
                    help="any other Ultralytics training argument, repeatable (e.g. nbs=16 seed=1 patience=20)")
     r = sub.add_parser("run", help="run a recipe: data, pretrain, teacher, baseline, student, evaluate, export, verify, report",
@@ -428,9 +447,14 @@ def _cmd_data_check(ns: argparse.Namespace) -> int:
 def _distill_flags(ns: argparse.Namespace) -> dict[str, Any]:
     """The Ultralytics arguments of ``distill``, each flag checked by the recipe's own check of that value."""
     from admd_deploy import checks
+    from admd_deploy.kd.config import knob_fields
 
     train_args = {}
+    knobs = {f.name: f.metadata["knob"].cli_flag(f.name) for f in knob_fields()}
     for key, value in ns.train_arg:
+        if key in knobs:  # distill() reads these names as its own knobs, not as Ultralytics arguments
+            raise UsageError(f"--train-arg {key}: in distill, {key} is the distillation knob {knobs[key]}; use that "
+                             "flag (Ultralytics' own argument of that name cannot be set here)")
         checks.train_arg(f"--train-arg {key}", key)
         train_args[key] = value
     checkers = {"epochs": checks.positive_int, "batch": checks.positive_int, "imgsz": checks.image_size,
@@ -440,6 +464,18 @@ def _distill_flags(ns: argparse.Namespace) -> dict[str, Any]:
         if value is not None:
             train_args[key] = checkers[key](f"--{key}", value) if key in checkers else value
     return train_args
+
+
+def _knob_flags(ns: argparse.Namespace) -> dict[str, Any]:
+    """The distillation flags the user set (unset ones take the declared defaults in ``distill``)."""
+    from admd_deploy.kd.config import knob_fields
+
+    knobs = {f.name: getattr(ns, f.name) for f in knob_fields() if f.name != "teacher"}
+    if knobs.get("params") is not None:
+        knobs["params"] = dict(knobs["params"])
+    return {k: v for k, v in knobs.items() if v is not None}
+
+
 def _cmd_evaluate(ns: argparse.Namespace) -> int:
     from admd_deploy.evaluation.cli import run_evaluate
 
@@ -454,23 +490,8 @@ def _cmd_distill(ns: argparse.Namespace) -> int:
     existed = project.is_dir()
     before = set(project.iterdir()) if existed else set()
     try:
-        result = distill(
-            ns.teacher,
-            ns.student,
-            ns.data,
-            ns.method,
-            task=ns.task,
-            params=dict(ns.param),
-            loss_weight=ns.loss_weight,
-            weight=ns.weight,
-            beta=ns.beta,
-            warmup_epochs=ns.warmup_epochs,
-            w_max=ns.w_max,
-            align_warmup_epochs=ns.align_warmup_epochs,
-            resume=ns.resume,
-            allow_corrupt=ns.allow_corrupt,
-            **train_args,
-        )
+        result = distill(ns.teacher, ns.student, ns.data, task=ns.task, resume=ns.resume,
+                         allow_corrupt=ns.allow_corrupt, **_knob_flags(ns), **train_args)
     except Exception:
         _remove_unfinished_runs(project, before, existed)
         raise

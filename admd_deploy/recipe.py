@@ -12,13 +12,13 @@ import dataclasses
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 
 from admd_deploy import checks
 from admd_deploy.errors import UsageError
-from admd_deploy.kd.config import DistillConfig
+from admd_deploy.kd.config import DistillConfig, check_knobs, knob_fields, with_knobs
 from admd_deploy.schema import RecipeError, dump, load, set_dotted
 
 DataSource = Literal["synthetic", "yolo", "dota", "dior"]
@@ -148,30 +148,26 @@ class StudentSection:
 
 
 @dataclass
+@with_knobs(DistillConfig)  # its recipe knobs: type, default, valid values and help are declared there, once
 class DistillSection(TrainSettings):
     """The distillation method, its knobs, and the training of baseline and student."""
 
-    # The knobs' defaults are DistillConfig's own, so the recipe and the Python API cannot drift apart.
-    method: str = DistillConfig.method
-    loss_weight: float | None = DistillConfig.loss_weight
-    params: dict[str, Any] = field(default_factory=dict)
-    weight: str | None = DistillConfig.weight
-    beta: float = DistillConfig.beta
-    warmup_epochs: float = DistillConfig.warmup_epochs
-    w_max: float = DistillConfig.w_max
-    align_warmup_epochs: float = DistillConfig.align_warmup_epochs
     baseline: bool = True  # also train the student alone with the same schedule
+    knob_spec: ClassVar[type[DistillConfig]]  # set by with_knobs
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.config("placeholder.pt")  # validate method and its parameters now
+        check_knobs(self.knobs(), self.knob_spec)  # the method and its parameters are checked now, without a teacher
+
+    def knobs(self) -> dict[str, Any]:
+        """The knobs of this section, by name (every field of :attr:`knob_spec` but the teacher)."""
+        return {f.name: getattr(self, f.name) for f in knob_fields(self.knob_spec, recipe=True)}
 
     def config(self, teacher: str | None) -> DistillConfig:
-        return DistillConfig(
-            method=self.method, teacher=None if self.method == "none" else teacher, loss_weight=self.loss_weight,
-            params=dict(self.params), weight=self.weight, beta=self.beta, warmup_epochs=self.warmup_epochs,
-            w_max=self.w_max, align_warmup_epochs=self.align_warmup_epochs,
-        )
+        """The full settings, with ``teacher`` (unused by method ``none``)."""
+        knobs = self.knobs()
+        return self.knob_spec(**{**knobs, "params": dict(knobs["params"])},
+                              teacher=None if self.method == "none" else teacher)
 
 
 @dataclass

@@ -81,27 +81,27 @@ def parse_method_spec(spec: str) -> tuple[str, dict[str, Any]]:
     return method, overrides
 
 
-def distill_config(recipe: Recipe, spec: str, teacher: str) -> dict[str, Any]:
+def distill_config(recipe: Recipe, spec: str, teacher: str | None) -> dict[str, Any]:
     """The recipe's own method keeps its recipe knobs; the peers run with their published defaults.
 
-    Knobs in the spec (``admd:weight=constant``) are applied on top; the result is validated.
+    Knobs in the spec (``admd:weight=constant``) are applied on top; the result is validated (without a
+    teacher, ``None``, before the teacher has trained: the knobs alone).
     """
     from admd_deploy.kd.config import DistillConfig
 
     method, overrides = parse_method_spec(spec)
     if method == "none":
         return {"method": "none"}
-    if method == recipe.distill.method:
-        cfg = recipe.distill.config(teacher).to_dict()
-    else:
-        cfg = DistillConfig(method=method, teacher=teacher).to_dict()
+    cfg = recipe.distill.knobs() if method == recipe.distill.method else {"method": method}
     for key, value in overrides.items():
         if key.startswith("params."):
-            cfg["params"] = {**cfg["params"], key.removeprefix("params."): value}
+            cfg["params"] = {**cfg.get("params", {}), key.removeprefix("params."): value}
         else:
             cfg[key] = value
     try:
-        return DistillConfig.from_dict(cfg).to_dict()
+        if teacher is None:
+            return DistillConfig.knob_dict(cfg)
+        return DistillConfig.from_dict({**cfg, "teacher": teacher}).to_dict()
     except (ValueError, TypeError) as err:
         raise UsageError(f"--methods: {spec!r}: {err}") from err
 
@@ -152,7 +152,7 @@ def run_kd_bench(recipe: Recipe, methods: list[str], seeds: list[int], out: Path
     if not seeds or len(set(seeds)) != len(seeds):
         raise UsageError(f"--seeds: give distinct seeds, e.g. 0,1,2; got {seeds}")
     # Every spec is checked before the first (long) training starts; the teacher path is filled in later.
-    knobs = {m: {k: v for k, v in distill_config(recipe, m, "teacher.pt").items() if k != "teacher"} for m in methods}
+    knobs = {m: {k: v for k, v in distill_config(recipe, m, None).items() if k != "teacher"} for m in methods}
     out = out.resolve()
     with runner.removed_if_failed(out):
         out.mkdir(parents=True, exist_ok=True)

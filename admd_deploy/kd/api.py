@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from admd_deploy.kd.config import DistillConfig
+from admd_deploy.kd.config import DistillConfig, knob_docs, knob_fields, knob_signature
 from admd_deploy.errors import MissingFileError, UsageError
 
 LOGGER = logging.getLogger(__name__)
@@ -84,42 +85,31 @@ def distill(
     teacher: str | Path | None,
     student: str | Path,
     data: str | Path,
-    method: str = "admd",
+    method: str | None = None,
     *,
     task: str | None = None,
-    params: dict[str, Any] | None = None,
-    loss_weight: float | None = None,
-    weight: str | None = None,
-    beta: float | None = None,
-    warmup_epochs: float | None = None,
-    w_max: float | None = None,
-    align_warmup_epochs: float | None = None,
     resume: bool | str | Path = False,
     allow_corrupt: bool = False,
-    **train_args: Any,
+    **kwargs: Any,
 ) -> DistillResult:
     """Distil ``teacher`` into ``student`` on ``data`` with Ultralytics' trainer.
+
+    Every distillation knob of :class:`~admd_deploy.kd.config.DistillConfig` is a keyword argument (the
+    list below and the signature are generated from it); ``None`` takes its declared default. Every other
+    keyword argument is handed to Ultralytics' trainer.
 
     Args:
         teacher: Local teacher ``.pt`` (or a model YAML, untrained, for plumbing tests). Ignored for
             method ``none``.
         student: Student model YAML (e.g. ``yolo11n-obb.yaml``) or local ``.pt`` to start from.
         data: Local dataset YAML (Ultralytics format).
-        method: ``admd`` (default), ``mse``, ``score_l2``, ``cwd``, ``mgd``, ``pkd`` or ``none``.
+<knobs>
         task: ``detect`` or ``obb``; read from the student when ``None``.
-        params: Parameters of the loss (e.g. ``{"mask": "softmax", "tau": 0.5}``).
-        loss_weight: lambda; ``None`` uses the method's default.
-        weight: KD weight schedule ``adaptive`` / ``constant`` / ``linear`` (``None``: adaptive for admd).
-        beta: EMA factor of the KD loss in the weighting module (default 0.99).
-        warmup_epochs: Epochs before the adaptive weight freezes its reference (default 1).
-        w_max: Maximum KD weight (default 10).
-        align_warmup_epochs: Epochs during which the KD loss trains only the align connectors
-            (default 1).
         resume: ``True`` resumes ``project/name/weights/last.pt``; a path resumes that checkpoint.
         allow_corrupt: Train even when images or label files of ``data`` would be dropped (they are
             listed in a warning); by default such a dataset is refused before training.
-        **train_args: Any Ultralytics training argument (``epochs``, ``imgsz``, ``batch``,
-            ``device``, ``project``, ``name``, ``nbs``, ``seed``, ...).
+        **kwargs: The knobs above, and any Ultralytics training argument (``epochs``, ``imgsz``,
+            ``batch``, ``device``, ``project``, ``name``, ``nbs``, ``seed``, ...).
 
     Returns:
         The run folder, checkpoints and final metrics.
@@ -131,19 +121,18 @@ def distill(
     """
     from admd_deploy import checks
 
+    names = {f.name for f in knob_fields()} - {"teacher"}
+    knobs = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
+    knobs = {k: v for k, v in {**knobs, "method": method}.items() if v is not None}
+    if isinstance(knobs.get("params"), Mapping):
+        knobs["params"] = dict(knobs["params"])
+    method = knobs.get("method", DistillConfig.method)
+    train_args = kwargs
     _check_train_args(train_args)
-    overrides = {k: v for k, v in (("beta", beta), ("warmup_epochs", warmup_epochs), ("w_max", w_max),
-                                   ("align_warmup_epochs", align_warmup_epochs)) if v is not None}
     config = None
     if not resume:  # a resumed run continues with the settings saved in its checkpoint
         config = DistillConfig(
-            method=method,
-            teacher=None if method == "none" or teacher is None else _model_spec(teacher, "teacher"),
-            loss_weight=loss_weight,
-            params=dict(params or {}),
-            weight=weight,
-            **overrides,
-        )
+            teacher=None if method == "none" or teacher is None else _model_spec(teacher, "teacher"), **knobs)
     if task is not None and task not in TASKS:
         raise UsageError(f"task must be one of {', '.join(TASKS)}; got {task!r}")
     data_path = _existing_file(data, "data", (".yaml", ".yml"))
@@ -179,3 +168,7 @@ def distill(
     trainer.train()
     metrics = {k: float(v) for k, v in (trainer.metrics or {}).items() if isinstance(v, (int, float))}
     return DistillResult(save_dir=Path(trainer.save_dir), best=Path(trainer.best), last=Path(trainer.last), metrics=metrics)
+
+
+distill.__signature__ = knob_signature(distill, after="method")  # type: ignore[attr-defined]
+distill.__doc__ = (distill.__doc__ or "").replace("<knobs>", knob_docs(skip=("teacher",)))

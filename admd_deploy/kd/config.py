@@ -1,87 +1,153 @@
-"""The distillation settings a trainer needs, typed and validated, with a plain-dict form.
+"""The distillation knobs, each declared once, and the settings a trainer needs.
 
-The dict form travels inside Ultralytics' ``trainer.args`` (key ``distill``), so it survives the
-multi-GPU relaunch (the DDP child rebuilds the trainer from ``vars(trainer.args)``) and is
-written into ``args.yaml`` and the training checkpoints.
+Every knob is one field of :class:`DistillConfig` made with :func:`knob`: its type (the annotation),
+default, valid values or bounds and help text. Everything else is derived from those fields:
+
+- validation: :func:`check_knob` (one value) and :func:`check_knobs` (a set of values, with the
+  rules across them); :class:`~admd_deploy.kd.weighting.KDWeight` and
+  :class:`~admd_deploy.kd.criterion.KDCriterion` guard their own inputs with :func:`check_knob` too;
+- the recipe's ``distill`` section (:func:`with_knobs` adds the recipe knobs to it) and so
+  ``docs/recipe.md`` (``docs/recipe_reference.py`` reads the fields' help and valid values);
+- the ``admd-deploy distill`` flags (:func:`admd_deploy.cli.add_knob_arguments`);
+- the keyword arguments of :func:`admd_deploy.distill` (:func:`knob_signature`, :func:`knob_docs`).
+
+Adding a knob is one edit: a new field here (and the code that uses it). The dict form travels inside
+Ultralytics' ``trainer.args`` (key ``distill``), so it survives the multi-GPU relaunch (the DDP child
+rebuilds the trainer from ``vars(trainer.args)``) and is written into ``args.yaml`` and the training
+checkpoints; its keys and values are part of the benchmark cache keys (``bench kd``).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import difflib
+import inspect
+import math
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
 from admd_deploy.errors import UsageError
 
 WEIGHT_MODES = ("adaptive", "constant", "linear")
+TEACHER_SUFFIXES = (".pt", ".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class Knob:
+    """What one :class:`DistillConfig` field is, beyond its type and default.
+
+    Attributes:
+        help: One or two sentences for the user (CLI ``--help``, docs/recipe.md, the API docstring).
+        choices: The valid values of a string knob, or a function returning them (``method``: the loss
+            registry, read when a value is checked).
+        low: Lower bound of a number knob.
+        high: Upper bound of a number knob.
+        low_open: ``low`` itself is not allowed (``> low`` instead of ``>= low``).
+        high_open: ``high`` itself is not allowed.
+        note: Why the bound is what it is, or what a value means; appended to the error in brackets.
+        flag: The command-line flag; default ``--`` and the name with dashes (``--w-max``).
+        recipe: Whether the recipe's ``distill`` section has this key (the teacher has its own section).
+    """
+
+    help: str
+    choices: Sequence[str] | Callable[[], Sequence[str]] | None = None
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    note: str = ""
+    flag: str | None = None
+    recipe: bool = True
+
+    def valid_values(self) -> list[str]:
+        """The valid values of a string knob (empty for the others)."""
+        return list(self.choices() if callable(self.choices) else self.choices or ())
+
+    def bounds(self) -> str:
+        """The bounds in words: ``in [0, 1)``, ``>= 1``, ``> 0``; empty when unbounded."""
+        if self.low is not None and self.high is not None:
+            return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+        if self.low is not None:
+            return f"{'>' if self.low_open else '>='} {self.low:g}"
+        if self.high is not None:
+            return f"{'<' if self.high_open else '<='} {self.high:g}"
+        return ""
+
+    def cli_flag(self, name: str) -> str:
+        return self.flag or "--" + name.replace("_", "-")
+
+
+def knob(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING, **spec: Any) -> Any:
+    """A :class:`DistillConfig` field: its default and its :class:`Knob` (``help``, bounds, ...)."""
+    return field(default=default, default_factory=default_factory, metadata={"knob": Knob(**spec)})
+
+
+def _methods() -> list[str]:
+    from admd_deploy.kd.registry import available_methods  # imports torch: only when a method is checked
+
+    return available_methods()
 
 
 @dataclass(frozen=True)
 class DistillConfig:
-    """How to distil.
+    """How to distil: every distillation knob, declared once (see the module docstring).
 
-    Attributes:
-        method: A registered loss name (``admd``, ``mse``, ``score_l2``, ``cwd``, ``mgd``, ``pkd``)
-            or ``none`` (the student trained alone, the baseline).
-        teacher: Teacher checkpoint (``.pt``) or model YAML (plumbing tests only: an untrained
-            teacher). Required unless ``method`` is ``none``.
-        loss_weight: lambda in ``L = L_det + lambda * w_t * L_kd``; ``None`` takes the loss's default.
-        params: Keyword parameters of the loss (e.g. ``{"mask": "softmax", "tau": 0.5}``).
-        weight: KD weight schedule: ``adaptive`` (ADMD's weight-increasing module), ``constant``,
-            ``linear``; ``None`` means ``adaptive`` for admd and ``constant`` for the peers.
-        beta: EMA factor of the KD loss tracked by the weighting module.
-        warmup_epochs: Epochs before the adaptive weight freezes its reference loss.
-        w_max: Upper bound of the KD weight.
-        align_warmup_epochs: Epochs at the start during which the KD loss trains only the align
-            connectors (the student's maps are detached), so that a randomly initialised connector
-            does not push a pretrained student's features around (FitNets' hint stage). 0 = off.
+    A config holds a teacher unless its method is ``none`` (the student trained alone, the baseline):
+    that run is a legal config without one. The knobs alone, before a teacher is known (a recipe at
+    load time), are checked with :func:`check_knobs`.
     """
 
-    method: str = "admd"
-    teacher: str | None = None
-    loss_weight: float | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    weight: str | None = None
-    beta: float = 0.99
-    warmup_epochs: float = 1.0
-    w_max: float = 10.0
-    align_warmup_epochs: float = 1.0
+    method: str = knob(
+        "admd", choices=_methods,
+        help="A registered loss name (``admd``, ``mse``, ``score_l2``, ``cwd``, ``mgd``, ``pkd``) or ``none`` (the "
+             "student trained alone, the baseline).")
+    teacher: str | None = knob(
+        None, recipe=False,
+        help="Teacher checkpoint (``.pt``) or model YAML (plumbing tests only: an untrained teacher). Required "
+             "unless ``method`` is ``none``.")
+    loss_weight: float | None = knob(
+        None, low=0, low_open=True, note="use method 'none' for no KD",
+        help="Lambda in ``L = L_det + lambda * w_t * L_kd``; ``None`` takes the loss's default.")
+    params: dict[str, Any] = knob(
+        default_factory=dict, flag="--param",
+        help="Keyword parameters of the loss, e.g. ``mask=softmax``, ``tau=0.5`` for admd; each method's are "
+             "listed in docs/recipe.md.")
+    weight: str | None = knob(
+        None, choices=WEIGHT_MODES,
+        help="KD weight schedule: ``adaptive`` (ADMD's weight-increasing module), ``constant``, ``linear``; "
+             "``None`` means ``adaptive`` for admd and ``constant`` for the peers.")
+    beta: float = knob(
+        0.99, low=0, high=1, high_open=True, note="EMA factor, e.g. 0.99",
+        help="EMA factor of the KD loss tracked by the weighting module.")
+    warmup_epochs: float = knob(
+        1.0, low=0,
+        help="Epochs before the adaptive weight freezes its reference loss.")
+    w_max: float = knob(
+        10.0, low=1, note="the weight only ever increases from 1",
+        help="Upper bound of the KD weight.")
+    align_warmup_epochs: float = knob(
+        1.0, low=0, note="0 = off",
+        help="Epochs at the start during which the KD loss trains only the align connectors (the student's maps "
+             "are detached), so that a randomly initialised connector does not push a pretrained student's "
+             "features around (FitNets' hint stage). 0 = off.")
 
     def __post_init__(self) -> None:
-        from admd_deploy.kd.registry import available_methods
-
-        methods = available_methods()
-        if self.method not in methods:
-            raise UsageError(f"distill.method must be one of {', '.join(methods)}; got {self.method!r}")
-        if self.weight is not None and self.weight not in WEIGHT_MODES:
-            raise UsageError(f"distill.weight must be one of {', '.join(WEIGHT_MODES)}; got {self.weight!r}")
-        if not 0.0 <= self.beta < 1.0:
-            raise UsageError(f"distill.beta must be in [0, 1); got {self.beta!r}")
-        if self.warmup_epochs < 0:
-            raise UsageError(f"distill.warmup_epochs must be >= 0; got {self.warmup_epochs!r}")
-        if self.w_max < 1.0:
-            raise UsageError(f"distill.w_max must be >= 1 (the weight only ever increases from 1); got {self.w_max!r}")
-        if not self.align_warmup_epochs >= 0:
-            raise UsageError(f"distill.align_warmup_epochs must be >= 0 (0 = off); got {self.align_warmup_epochs!r}")
-        if self.loss_weight is not None and not self.loss_weight > 0:
-            raise UsageError(f"distill.loss_weight must be > 0 (use method 'none' for no KD); got {self.loss_weight!r}")
-        if not isinstance(self.params, dict):
-            raise UsageError(f"distill.params must be a mapping of loss parameters; got {type(self.params).__name__}")
+        check_knobs(self.knob_values(), type(self))
         if self.method == "none":
-            if self.params:
-                raise UsageError("distill.params is set but method 'none' has no loss; remove params or pick a method")
             return
         if self.teacher is None:
             raise UsageError(f"distill.teacher is required for method {self.method!r}: pass a teacher .pt (or a YAML)")
-        if Path(self.teacher).suffix not in {".pt", ".yaml", ".yml"}:
+        if Path(self.teacher).suffix not in TEACHER_SUFFIXES:
             raise UsageError(f"distill.teacher must be a local .pt checkpoint or a model .yaml; got {self.teacher!r}")
-        # Validate the loss parameters now (a wrong key fails at load, not after the teacher has loaded).
-        from admd_deploy.kd.registry import build_loss
 
-        try:
-            build_loss(self.method, 8, **self.params)
-        except (TypeError, ValueError) as err:  # the loss refused the user's parameters (it names which and why)
-            raise UsageError(f"distill.params: {err}") from err
+    def knob_values(self) -> dict[str, Any]:
+        """Every field but the teacher, by name."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "teacher"}
 
     @property
     def weight_mode(self) -> str:
@@ -93,8 +159,19 @@ class DistillConfig:
         return {"mode": self.weight_mode, "beta": self.beta, "warmup_epochs": self.warmup_epochs, "w_max": self.w_max}
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-types form (YAML, checkpoints, the DDP relaunch)."""
+        """Plain-types form (YAML, checkpoints, the DDP relaunch, the benchmark cache keys)."""
         return dataclasses.asdict(self)
+
+    @classmethod
+    def knob_dict(cls, values: Mapping[str, Any]) -> dict[str, Any]:
+        """:meth:`to_dict` of a config with these knobs and no teacher yet, the knobs checked as a recipe's are.
+
+        For settings checked before their teacher exists (a benchmark's method list before the teacher has
+        trained); every field not in ``values`` has its default.
+        """
+        _reject_unknown(cls, values, "distill")
+        check_knobs(values, cls)
+        return copy.deepcopy({**{f.name: knob_default(f) for f in knob_fields(cls)}, **values})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "distill") -> DistillConfig:
@@ -103,8 +180,164 @@ class DistillConfig:
             return data
         if not isinstance(data, dict):
             raise UsageError(f"{where} must be a mapping; got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise UsageError(f"unknown key(s) {', '.join(f'{where}.{k}' for k in unknown)}; valid keys: {', '.join(sorted(known))}")
+        _reject_unknown(cls, data, where)
         return cls(**data)
+
+
+def _reject_unknown(cls: type, data: Mapping[str, Any], where: str) -> None:
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        keys = ", ".join(f"{where}.{k}" for k in unknown)
+        raise UsageError(f"unknown key(s) {keys}; valid keys: {', '.join(sorted(known))}")
+
+
+# --------------------------------------------------------------------------------------------- the spec, read
+def knob_fields(spec: type = DistillConfig, *, recipe: bool | None = None) -> list[dataclasses.Field]:
+    """The knob fields of ``spec`` in declaration order; ``recipe=True`` keeps the recipe's keys only."""
+    out = [f for f in dataclasses.fields(spec) if "knob" in f.metadata]
+    return out if recipe is None else [f for f in out if f.metadata["knob"].recipe is recipe]
+
+
+def knob_types(spec: type = DistillConfig) -> dict[str, Any]:
+    """The knobs' types (``float``, ``float | None``, ``dict[str, Any]``, ...), resolved."""
+    return typing.get_type_hints(spec)
+
+
+def knob_default(f: dataclasses.Field) -> Any:
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+def _spec_field(name: str, spec: type) -> tuple[Knob, Any]:
+    for f in knob_fields(spec):
+        if f.name == name:
+            return f.metadata["knob"], knob_types(spec)[name]
+    raise KeyError(f"{spec.__name__} has no knob {name!r}")  # a bug in the caller, not user input
+
+
+def knob_kinds(tp: Any) -> tuple[set[Any], bool]:
+    """The non-None origins of a type (``float | None`` -> ``{float}``, True)."""
+    args = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
+    return {typing.get_origin(a) or a for a in args if a is not type(None)}, type(None) in args
+
+
+# --------------------------------------------------------------------------------------------- validation
+def check_knob(name: str, value: Any, where: str | None = None, *, required: bool = False,
+               spec: type = DistillConfig) -> Any:
+    """Check one knob's value against its declaration; return it unchanged.
+
+    Args:
+        name: The knob (a :class:`DistillConfig` field).
+        value: The value given.
+        where: How the message names the value; default ``distill.<name>``.
+        required: Refuse ``None`` even where the knob allows it (a library argument with no default).
+        spec: The spec class (a subclass of :class:`DistillConfig` with more knobs).
+
+    Raises:
+        UsageError: One line: the field, what is valid, what was given.
+    """
+    k, tp = _spec_field(name, spec)
+    where = where or f"distill.{name}"
+    kinds, nullable = knob_kinds(tp)
+    if value is None:
+        if nullable and not required:
+            return value
+        raise UsageError(f"{where} must be set; got None")
+    if float in kinds:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UsageError(f"{where} must be a number; got {type(value).__name__} {value!r}")
+        if not math.isfinite(value):
+            raise UsageError(f"{where} must be a finite number; got {value!r}")
+        ok = ((k.low is None or (value > k.low if k.low_open else value >= k.low))
+              and (k.high is None or (value < k.high if k.high_open else value <= k.high)))
+        if not ok:
+            note = f" ({k.note})" if k.note else ""
+            raise UsageError(f"{where} must be {k.bounds()}{note}; got {value!r}")
+    elif dict in kinds:
+        if not isinstance(value, Mapping):
+            raise UsageError(f"{where} must be a mapping of loss parameters; got {type(value).__name__}")
+    elif str in kinds:
+        valid = k.valid_values()
+        if not isinstance(value, str) or (valid and value not in valid):
+            close = difflib.get_close_matches(str(value), valid, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise UsageError(f"{where} must be one of {', '.join(valid)}; got {value!r}{hint}")
+    return value
+
+
+def check_knobs(values: Mapping[str, Any], spec: type = DistillConfig) -> None:
+    """Check a set of knob values (a recipe section, a config without its teacher) and the rules across them.
+
+    Knobs absent from ``values`` are not checked (their defaults are valid); ``teacher`` is not a knob here.
+
+    Raises:
+        UsageError: The first wrong value, naming ``distill.<name>``, what is valid and the fix.
+    """
+    for f in knob_fields(spec):
+        if f.name in values and f.name != "teacher":
+            check_knob(f.name, values[f.name], spec=spec)
+    method, params = values.get("method", spec.method), values.get("params") or {}
+    if method == "none":
+        if params:
+            raise UsageError("distill.params is set but method 'none' has no loss; remove params or pick a method")
+        return
+    # Build the loss once now: a wrong parameter fails at load, not after the teacher has loaded.
+    from admd_deploy.kd.registry import build_loss
+
+    try:
+        build_loss(method, 8, **params)
+    except (TypeError, ValueError) as err:  # the loss refused the user's parameters (it names which and why)
+        raise UsageError(f"distill.params: {err}") from err
+
+
+# --------------------------------------------------------------------------------------------- derived forms
+def with_knobs(spec: type = DistillConfig) -> Callable[[type], type]:
+    """Class decorator (under ``@dataclass``): add the recipe knobs of ``spec`` as fields.
+
+    They come before the class's own fields, with the same types, defaults and :class:`Knob`; the class
+    attribute ``knob_spec`` names ``spec``.
+    """
+
+    def add(cls: type) -> type:
+        hints = knob_types(spec)
+        own = dict(cls.__dict__.get("__annotations__", {}))
+        added = {}
+        for f in knob_fields(spec, recipe=True):
+            added[f.name] = hints[f.name]
+            setattr(cls, f.name, field(default=f.default, default_factory=f.default_factory, metadata=f.metadata))
+        cls.__annotations__ = {**added, **own}
+        cls.knob_spec = spec
+        return cls
+
+    return add
+
+
+def knob_signature(fn: Callable[..., Any], after: str, spec: type = DistillConfig) -> inspect.Signature:
+    """``fn``'s signature with every knob not already in it added as a keyword argument after ``after``.
+
+    A knob given as ``None`` (the default here) takes the spec's default.
+    """
+    sig = inspect.signature(fn)
+    params = list(sig.parameters.values())
+    hints = knob_types(spec)
+    names = {p.name for p in params}
+    extra = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                               annotation=hints[f.name] | None)
+             for f in knob_fields(spec) if f.name not in names]
+    at = [p.name for p in params].index(after) + 1
+    return sig.replace(parameters=[*params[:at], *extra, *params[at:]])
+
+
+def knob_docs(indent: str = "        ", skip: tuple[str, ...] = (), spec: type = DistillConfig) -> str:
+    """Google-docstring ``Args`` items for every knob (``name: help (default ...)``)."""
+    lines = []
+    for f in knob_fields(spec):
+        if f.name in skip:
+            continue
+        default = knob_default(f)
+        text = f"{f.metadata['knob'].help} Default: ``{default!r}``."
+        lines.append(f"{indent}{f.name}: {text}")
+    return "\n".join(lines)
+
+
+DistillConfig.__doc__ = f"{DistillConfig.__doc__.rstrip()}\n\n    Attributes:\n{knob_docs()}\n"

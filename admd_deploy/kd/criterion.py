@@ -16,7 +16,8 @@ import torch
 from torch import Tensor, nn
 
 from admd_deploy.kd.align import build_align
-from admd_deploy.kd.registry import LOSSES, NONE, build_loss, check_params, real_number
+from admd_deploy.kd.config import check_knob
+from admd_deploy.kd.registry import LOSSES, NONE, build_loss, check_params
 from admd_deploy.kd.weighting import KDWeight
 
 LOGGER = logging.getLogger(__name__)
@@ -77,9 +78,7 @@ class KDCriterion(nn.Module):
         if method == NONE:
             raise ValueError(f"method {NONE!r} trains the student alone: build no KDCriterion for it")
         self.method = method
-        self.align_warmup_epochs = real_number("distill", "align_warmup_epochs", align_warmup_epochs)
-        if self.align_warmup_epochs < 0:
-            raise ValueError(f"distill.align_warmup_epochs must be >= 0 (0 = off); got {align_warmup_epochs!r}")
+        self.align_warmup_epochs = float(check_knob("align_warmup_epochs", align_warmup_epochs, required=True))
         self.student_channels = list(student_channels)
         self.teacher_channels = list(teacher_channels)
         self.align = build_align(self.student_channels, self.teacher_channels)
@@ -91,9 +90,7 @@ class KDCriterion(nn.Module):
             weight_kwargs["total_epochs"] = total_epochs
         self.weighting = KDWeight(**weight_kwargs)
         default = LOSSES[method].default_weight
-        self.loss_weight = default if loss_weight is None else real_number("distill", "loss_weight", loss_weight)
-        if self.loss_weight <= 0:
-            raise ValueError(f"distill.loss_weight must be > 0 (use method 'none' for no KD); got {loss_weight!r}")
+        self.loss_weight = default if loss_weight is None else float(check_knob("loss_weight", loss_weight))
         LOGGER.debug("KD criterion %s, lambda %g, %d levels", method, self.loss_weight, len(self.losses))
 
     @property

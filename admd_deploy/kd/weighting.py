@@ -13,11 +13,11 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from admd_deploy.kd.config import DistillConfig, check_knob
 from admd_deploy.kd.registry import real_number
 
 LOGGER = logging.getLogger(__name__)
 
-MODES = ("adaptive", "constant", "linear")
 _TINY = torch.finfo(torch.float32).tiny
 
 
@@ -61,24 +61,17 @@ class KDWeight(nn.Module):
     def __init__(
         self,
         mode: str = "adaptive",
-        beta: float = 0.99,
-        warmup_epochs: float = 1.0,
-        w_max: float = 10.0,
+        beta: float = DistillConfig.beta,
+        warmup_epochs: float = DistillConfig.warmup_epochs,
+        w_max: float = DistillConfig.w_max,
         total_epochs: float | None = None,
     ) -> None:
         super().__init__()
-        if mode not in MODES:
-            raise ValueError(f"KD weight mode must be one of {', '.join(MODES)}; got {mode!r}")
-        self.mode = mode
-        self.beta = real_number("KDWeight", "beta", beta)
-        self.warmup_epochs = real_number("KDWeight", "warmup_epochs", warmup_epochs)
-        self.w_max = real_number("KDWeight", "w_max", w_max)
-        if not 0.0 <= self.beta < 1.0:
-            raise ValueError(f"KDWeight: beta must be in [0, 1) (EMA factor, e.g. 0.99); got {beta!r}")
-        if self.warmup_epochs < 0:
-            raise ValueError(f"KDWeight: warmup_epochs must be >= 0; got {warmup_epochs!r}")
-        if self.w_max < 1:
-            raise ValueError(f"KDWeight: w_max must be >= 1 (the weight starts at 1 and only increases); got {w_max!r}")
+        # The recipe's and the CLI's own checks (kd/config.py); ``mode`` is the knob ``weight``.
+        self.mode = check_knob("weight", mode, "KDWeight: mode", required=True)
+        self.beta = float(check_knob("beta", beta, "KDWeight: beta"))
+        self.warmup_epochs = float(check_knob("warmup_epochs", warmup_epochs, "KDWeight: warmup_epochs"))
+        self.w_max = float(check_knob("w_max", w_max, "KDWeight: w_max"))
         self.total_epochs = None if total_epochs is None else real_number("KDWeight", "total_epochs", total_epochs)
         if self.total_epochs is not None and self.total_epochs <= 0:
             raise ValueError(f"KDWeight: total_epochs must be > 0; got {total_epochs!r}")

@@ -43,3 +43,50 @@ def test_weight_schedule_defaults_to_adaptive_for_admd_only(method, mode):
 
 def test_baseline_needs_no_teacher():
     assert DistillConfig(method="none").teacher is None
+
+
+# bench kd and the pipeline's student stage hash to_dict() into their cache keys: its keys and values are pinned,
+# so that a change here (a renamed or added knob, a changed default) is a deliberate one.
+DEFAULT_DICT = {"method": "admd", "teacher": "t.pt", "loss_weight": None, "params": {}, "weight": None, "beta": 0.99,
+                "warmup_epochs": 1.0, "w_max": 10.0, "align_warmup_epochs": 1.0}
+
+
+def test_the_default_config_dict_has_the_keys_and_values_the_cache_keys_were_made_with():
+    from admd_deploy.pipeline.ledger import stable_hash
+
+    got = DistillConfig(method="admd", teacher="t.pt").to_dict()
+    assert list(got) == list(DEFAULT_DICT) and got == DEFAULT_DICT
+    assert stable_hash(got) == "45816184e85c4dac0b37f1676c02f56d34c4c92e5313f8863cac1f91a610a487"
+
+
+def test_knob_values_keep_the_type_they_were_given_so_cache_keys_do_not_move():
+    # A bench variant `admd:w_max=3` has always been hashed with the int 3: the checks must not turn it into 3.0.
+    assert DistillConfig(method="admd", teacher="t.pt", w_max=3).to_dict()["w_max"] == 3
+    assert isinstance(DistillConfig(method="admd", teacher="t.pt", w_max=3).to_dict()["w_max"], int)
+
+
+def test_knobs_without_a_teacher_are_checked_alone_and_give_the_dict_form_with_no_teacher():
+    assert DistillConfig.knob_dict({"method": "cwd", "params": {"tau": 2.0}}) == {
+        **DEFAULT_DICT, "method": "cwd", "teacher": None, "params": {"tau": 2.0}}
+    with pytest.raises(ValueError, match=r"distill.beta must be in \[0, 1\) \(EMA factor, e.g. 0.99\); got 1.5"):
+        DistillConfig.knob_dict({"beta": 1.5})
+    with pytest.raises(ValueError, match=r"unknown key\(s\) distill.betta"):
+        DistillConfig.knob_dict({"betta": 0.5})
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"teacher": "t.pt", "beta": "0.9"}, "distill.beta must be a number; got str '0.9'"),
+        ({"teacher": "t.pt", "w_max": True}, "distill.w_max must be a number; got bool True"),
+        ({"teacher": "t.pt", "warmup_epochs": float("nan")}, "distill.warmup_epochs must be a finite number; got nan"),
+        ({"teacher": "t.pt", "params": [1]}, "distill.params must be a mapping of loss parameters; got list"),
+        ({"teacher": "t.pt", "weight": "constnt"}, "got 'constnt' (did you mean 'constant'?)"),
+        ({"teacher": "t.pt", "align_warmup_epochs": -0.5},
+         "distill.align_warmup_epochs must be >= 0 (0 = off); got -0.5"),
+    ],
+)
+def test_a_wrong_type_or_value_is_refused_by_the_declared_rule_in_one_line(fields, message):
+    with pytest.raises(ValueError) as err:
+        DistillConfig(**fields)
+    assert message in str(err.value) and "\n" not in str(err.value)

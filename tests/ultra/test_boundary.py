@@ -29,10 +29,5 @@ def test_importing_the_adapter_package_and_its_environment_loads_neither_torch_n
     assert out.stdout.split() == ["False", "False"]
 
 
-def test_the_old_import_paths_are_thin_re_exports_of_the_adapter():
-    import admd_deploy.kd.yolo as old_kd_yolo
-    import admd_deploy.yolo_env as old_env
-    from admd_deploy.ultra import env, model, trainer
-
-    assert old_env.prepare is env.prepare and old_env.home is env.home and old_env.cpu_threads is env.cpu_threads
-    assert old_kd_yolo.trainer_for_task is trainer.trainer_for_task and old_kd_yolo.KDModel is model.KDModel
+def test_the_pre_adapter_module_paths_are_gone():
+    assert not (PACKAGE / "yolo_env.py").exists() and not (PACKAGE / "kd" / "yolo").exists()

@@ -1,0 +1,243 @@
+"""One owner per knob: DistillConfig declares each distillation knob once; the CLI flags, the recipe's distill
+section (and its reference), the distill() keywords and the checks of KDWeight / KDCriterion all derive from it."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import inspect
+import sys
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from admd_deploy.cli import add_knob_arguments, build_parser, main
+from admd_deploy.kd.config import DistillConfig, check_knob, knob, knob_docs, knob_fields, knob_signature, with_knobs
+from admd_deploy.recipe import DistillSection, Recipe, TrainSettings, load_recipe
+from admd_deploy.schema import RecipeError, load
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICKSTART = ROOT / "recipes" / "quickstart.yaml"
+KNOBS = [f.name for f in knob_fields()]
+
+
+def _distill_parser() -> argparse.ArgumentParser:
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices["distill"]
+
+
+# --------------------------------------------------------------------------------------------- the sets agree
+def test_the_distill_command_has_one_flag_per_knob_named_as_before():
+    group = next(g for g in _distill_parser()._action_groups if g.title == "distillation")
+    flags = {a.dest: a.option_strings for a in group._group_actions}
+    assert list(flags) == KNOBS
+    assert flags == {"method": ["--method"], "teacher": ["--teacher"], "loss_weight": ["--loss-weight"],
+                     "params": ["--param"], "weight": ["--weight"], "beta": ["--beta"],
+                     "warmup_epochs": ["--warmup-epochs"], "w_max": ["--w-max"],
+                     "align_warmup_epochs": ["--align-warmup-epochs"]}
+
+
+def test_the_recipe_distill_section_has_every_knob_but_the_teacher_with_the_declared_defaults():
+    own = {f.name for f in dataclasses.fields(TrainSettings)} | {"baseline"}
+    section = [f for f in dataclasses.fields(DistillSection) if f.name not in own]
+    assert [f.name for f in section] == [k for k in KNOBS if k != "teacher"]
+    defaults = DistillSection()
+    for f in knob_fields(recipe=True):
+        assert getattr(defaults, f.name) == getattr(DistillConfig(teacher="t.pt"), f.name), f.name
+
+
+def test_the_python_api_takes_every_knob_as_a_keyword_and_documents_it():
+    from admd_deploy.kd.api import distill
+
+    params = inspect.signature(distill).parameters
+    assert list(params)[:4] == ["teacher", "student", "data", "method"]
+    for name in KNOBS:
+        assert name in params, name
+        assert f"        {name}: " in distill.__doc__ or name == "teacher", name
+    for name in set(KNOBS) - {"teacher", "method"}:
+        assert params[name].kind is inspect.Parameter.KEYWORD_ONLY and params[name].default is None
+
+
+# --------------------------------------------------------------------------------------------- a new knob
+@dataclass(frozen=True)
+class WithGamma(DistillConfig):
+    gamma: float = knob(0.5, low=0, note="0 = off", help="A knob added in one place.")
+
+
+@dataclass
+@with_knobs(WithGamma)
+class SectionWithGamma(DistillSection):
+    pass
+
+
+@dataclass
+class RecipeWithGamma(Recipe):
+    distill: SectionWithGamma = field(default_factory=SectionWithGamma)
+
+
+def _reference():
+    spec = importlib.util.spec_from_file_location("recipe_reference", ROOT / "docs" / "recipe_reference.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("recipe_reference", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_knob_declared_once_appears_as_a_flag_with_its_type_and_help():
+    parser = argparse.ArgumentParser()
+    add_knob_arguments(parser, WithGamma)
+    assert parser.parse_args(["--gamma", "2"]).gamma == 2.0
+    assert parser.parse_args([]).gamma is None  # unset: the declared default applies downstream
+    assert "A knob added in one place. (default 0.5)" in " ".join(parser.format_help().split())
+
+
+def test_a_knob_declared_once_is_checked_by_its_declared_bounds_everywhere():
+    message = "distill.gamma must be >= 0 (0 = off); got -1.0"
+    with pytest.raises(ValueError, match=r"^distill\.gamma must be >= 0 \(0 = off\); got -1\.0$"):
+        check_knob("gamma", -1.0, spec=WithGamma)
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        WithGamma(method="none", gamma=-1.0)
+    with pytest.raises(RecipeError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load(SectionWithGamma, {"gamma": -1.0}, "distill")
+
+
+def test_a_knob_declared_once_is_a_recipe_key_that_reaches_the_config_and_the_reference():
+    section = load(SectionWithGamma, {"gamma": 2, "method": "cwd"}, "distill")
+    assert section.gamma == 2.0 and section.config("t.pt") == WithGamma(method="cwd", teacher="t.pt", gamma=2.0)
+    assert load(SectionWithGamma, {}, "distill").gamma == 0.5
+    text = _reference().render(RecipeWithGamma)
+    assert "| `gamma` | number | `0.5` | `>= 0` | A knob added in one place. |" in text
+
+
+def test_a_knob_declared_once_is_a_keyword_of_the_python_api_with_its_docs():
+    from admd_deploy.kd.api import distill
+
+    sig = knob_signature(distill, "method", WithGamma)
+    assert sig.parameters["gamma"].kind is inspect.Parameter.KEYWORD_ONLY and sig.parameters["gamma"].default is None
+    assert "gamma: A knob added in one place. Default: ``0.5``." in knob_docs(spec=WithGamma)
+
+
+# --------------------------------------------------------------------------------------------- one validator
+@pytest.mark.parametrize(("knob_name", "arg", "value"), [("beta", "beta", 1.0), ("beta", "beta", "x"),
+                                                         ("warmup_epochs", "warmup_epochs", -1.0),
+                                                         ("w_max", "w_max", 0.5), ("weight", "mode", "expo")])
+def test_kd_weight_refuses_what_the_recipe_refuses_with_the_same_words(knob_name, arg, value):
+    from admd_deploy.kd import KDWeight
+
+    with pytest.raises(ValueError) as recipe_err:
+        DistillConfig(method="admd", teacher="t.pt", **{knob_name: value})
+    with pytest.raises(ValueError) as library_err:
+        KDWeight(**{arg: value})
+    assert str(library_err.value).removeprefix(f"KDWeight: {arg}") == str(recipe_err.value).removeprefix(
+        f"distill.{knob_name}")
+
+
+@pytest.mark.parametrize(("name", "value"), [("align_warmup_epochs", -1.0), ("loss_weight", 0.0), ("loss_weight", "2")])
+def test_kd_criterion_refuses_what_the_recipe_refuses_with_the_same_message(name, value):
+    from admd_deploy.kd import KDCriterion
+
+    with pytest.raises(ValueError) as recipe_err:
+        DistillConfig(method="admd", teacher="t.pt", **{name: value})
+    with pytest.raises(ValueError) as library_err:
+        KDCriterion("admd", [4, 8], [8, 8], **{name: value})
+    assert str(library_err.value) == str(recipe_err.value)
+
+
+def test_the_weight_modes_are_listed_once_in_the_package():
+    sources = [p.read_text() for p in (ROOT / "admd_deploy").rglob("*.py")]
+    assert sum(s.count('"adaptive", "constant", "linear"') for s in sources) == 1
+
+
+# --------------------------------------------------------------------------------------------- no placeholders
+def test_knobs_are_checked_without_a_placeholder_teacher():
+    sources = {p: p.read_text() for p in (ROOT / "admd_deploy").rglob("*.py")}
+    assert not [p for p, s in sources.items() if "placeholder.pt" in s]
+    assert DistillSection(method="cwd", params={"tau": 2.0}).knobs()["params"] == {"tau": 2.0}
+    with pytest.raises(RecipeError, match="distill.params: .*'taux'"):
+        load_recipe(QUICKSTART, ["distill.params={taux: 1}"])
+
+
+def test_a_baseline_config_is_legal_without_a_teacher_and_a_distilling_one_is_not():
+    assert DistillConfig(method="none").to_dict()["teacher"] is None
+    with pytest.raises(ValueError, match="distill.teacher is required for method 'cwd'"):
+        DistillConfig(method="cwd")
+
+
+def test_bench_kd_checks_its_method_list_before_a_teacher_exists_with_the_same_knobs(tmp_path):
+    from admd_deploy.bench.kd import distill_config
+
+    recipe = load_recipe(QUICKSTART)
+    for spec in ("admd", "cwd:params.tau=2", "admd:weight=constant:w_max=3", "none"):
+        later = distill_config(recipe, spec, "/runs/teacher.pt")
+        assert distill_config(recipe, spec, None) == {**later, **({"teacher": None} if "teacher" in later else {})}
+    with pytest.raises(ValueError, match="w_max must be >= 1"):
+        distill_config(recipe, "admd:w_max=0.5", None)
+
+
+# The cache keys of the pipeline's student stage and of bench kd, as the code before the knob spec made them
+# (computed on commit e02921c): finished runs must stay cached.
+STUDENT_KEY = "dfa037dd8c1a58968aaf967ba1c27df6723c2a2ace55ab46cdf0c77907b20801"
+BENCH_KEYS = {
+    "admd": "1fb4ed1bb77a10f3ded64e18554f117d5213ff8c9892a994af0cf05677ac711a",
+    "cwd:params.tau=2": "3b30fccddcad5ab69e08abea5b7df9f86a27e14dfea2c96b1b90d20e26695cd0",
+    "admd:weight=constant:params.mask=uniform:w_max=3": "0314a267fd9fffea7579c408dce2e03741413d4033f927d2fa86fe169caf4729",
+    "none": "9cc44150cb22763fd0114e7738394a6a06117e559fb7ba9f789497b999a060e8",
+    "mgd": "c6f05066eccf4a73f6b32d306af827eb1ebd73d74e85da600eed1acc4a2d42d7",
+}
+
+
+def test_the_distill_settings_in_the_cache_keys_are_what_they_were(monkeypatch):
+    from admd_deploy.bench.kd import distill_config
+    from admd_deploy.pipeline import training
+    from admd_deploy.pipeline.ledger import stable_hash
+
+    recipe = load_recipe(QUICKSTART)
+    monkeypatch.setattr(training, "_student_common", lambda ctx: {})  # the data and schedule parts are not ours
+    ctx = types.SimpleNamespace(recipe=recipe, out=lambda stage: {})
+    assert stable_hash(training.student_inputs(ctx)) == STUDENT_KEY
+    got = {spec: stable_hash(distill_config(recipe, spec, "/runs/teacher/weights/best.pt")) for spec in BENCH_KEYS}
+    assert got == BENCH_KEYS
+
+
+# --------------------------------------------------------------------------------------------- CLI to API
+def test_the_cli_hands_only_the_knobs_it_was_given_to_distill(tmp_path, monkeypatch, capsys):
+    import admd_deploy.kd.api as api
+
+    seen = {}
+
+    def fake_distill(teacher, student, data, **kwargs):
+        seen.update(kwargs, teacher=teacher)
+        return api.DistillResult(save_dir=tmp_path, best=tmp_path / "best.pt", last=tmp_path / "last.pt")
+
+    monkeypatch.setattr(api, "distill", fake_distill)
+    code = main(["distill", "--student", "yolo11n.yaml", "--data", "d.yaml", "--w-max", "4", "--param", "tau=0.5",
+                 "--param", "mask=softmax", "--project", str(tmp_path)])
+    assert code == 0, capsys.readouterr().err
+    knobs = {k: v for k, v in seen.items() if k in KNOBS}
+    assert knobs == {"teacher": None, "w_max": 4.0, "params": {"tau": 0.5, "mask": "softmax"}}
+
+
+def test_a_train_arg_named_like_a_knob_is_refused_naming_the_knobs_flag(capsys):
+    code = main(["distill", "--student", "yolo11n.yaml", "--data", "d.yaml", "--train-arg", "warmup_epochs=3"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "--train-arg warmup_epochs: in distill, warmup_epochs is the distillation knob --warmup-epochs" in err
+
+
+def test_the_python_api_refuses_a_knob_of_the_wrong_type_before_anything_runs(tmp_path):
+    from admd_deploy.kd.api import distill
+
+    with pytest.raises(ValueError, match="^distill.beta must be a number; got str '0.9'$"):
+        distill(None, "yolo11n.yaml", tmp_path / "missing.yaml", "none", beta="0.9")
+
+
+def test_the_readmes_knob_table_names_each_knob_by_its_recipe_key_and_flag():
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("### Knobs", 1)[1].split("\n\n", 2)[1]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()[2:]]
+    for f in knob_fields(recipe=True):
+        flag = f.metadata["knob"].cli_flag(f.name)
+        assert any(key.startswith((f"`{f.name}`", f"`{f.name}:")) and f"`{flag}" in cli for _, key, cli, _ in rows), f.name
