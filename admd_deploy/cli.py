@@ -483,7 +483,7 @@ def _cmd_evaluate(ns: argparse.Namespace) -> int:
 
 
 def _cmd_distill(ns: argparse.Namespace) -> int:
-    from admd_deploy.kd.api import distill
+    from admd_deploy.api import distill
 
     train_args = _distill_flags(ns)
     project = Path(train_args.get("project") or "runs/distill").expanduser().resolve()

@@ -189,7 +189,7 @@ def test_a_failed_distill_removes_the_run_folder_it_made_but_keeps_checkpoints(t
         (project / "admd2" / "weights" / "last.pt").write_bytes(b"resumable")
         raise RuntimeError("CUDA out of memory")
 
-    monkeypatch.setattr("admd_deploy.kd.api.distill", fails_after_making_folders)
+    monkeypatch.setattr("admd_deploy.api.distill", fails_after_making_folders)
     code = main(["distill", "--student", "yolo11n-obb.yaml", "--data", str(obb_data), "--project", str(project)])
     assert code == 1 and "unexpected error: RuntimeError: CUDA out of memory" in capsys.readouterr().err
     assert sorted(p.name for p in project.iterdir()) == ["admd2", "old"]

@@ -50,7 +50,7 @@ def test_the_recipe_distill_section_has_every_knob_but_the_teacher_with_the_decl
 
 
 def test_the_python_api_takes_every_knob_as_a_keyword_and_documents_it():
-    from admd_deploy.kd.api import distill
+    from admd_deploy.api import distill
 
     params = inspect.signature(distill).parameters
     assert list(params)[:4] == ["teacher", "student", "data", "method"]
@@ -113,7 +113,7 @@ def test_a_knob_declared_once_is_a_recipe_key_that_reaches_the_config_and_the_re
 
 
 def test_a_knob_declared_once_is_a_keyword_of_the_python_api_with_its_docs():
-    from admd_deploy.kd.api import distill
+    from admd_deploy.api import distill
 
     sig = knob_signature(distill, "method", WithGamma)
     assert sig.parameters["gamma"].kind is inspect.Parameter.KEYWORD_ONLY and sig.parameters["gamma"].default is None
@@ -195,7 +195,7 @@ def test_the_distill_settings_in_the_cache_keys_are_what_they_were(monkeypatch):
     from admd_deploy.pipeline.ledger import stable_hash
 
     recipe = load_recipe(QUICKSTART)
-    monkeypatch.setattr(training, "_student_common", lambda ctx: {})  # the data and schedule parts are not ours
+    monkeypatch.setattr(training, "student_common", lambda ctx: {})  # the data and schedule parts are not ours
     ctx = types.SimpleNamespace(recipe=recipe, out=lambda stage: {})
     assert stable_hash(training.student_inputs(ctx)) == STUDENT_KEY
     got = {spec: stable_hash(distill_config(recipe, spec, "/runs/teacher/weights/best.pt")) for spec in BENCH_KEYS}
@@ -204,7 +204,7 @@ def test_the_distill_settings_in_the_cache_keys_are_what_they_were(monkeypatch):
 
 # --------------------------------------------------------------------------------------------- CLI to API
 def test_the_cli_hands_only_the_knobs_it_was_given_to_distill(tmp_path, monkeypatch, capsys):
-    import admd_deploy.kd.api as api
+    import admd_deploy.api as api
 
     seen = {}
 
@@ -228,7 +228,7 @@ def test_a_train_arg_named_like_a_knob_is_refused_naming_the_knobs_flag(capsys):
 
 
 def test_the_python_api_refuses_a_knob_of_the_wrong_type_before_anything_runs(tmp_path):
-    from admd_deploy.kd.api import distill
+    from admd_deploy.api import distill
 
     with pytest.raises(ValueError, match="^distill.beta must be a number; got str '0.9'$"):
         distill(None, "yolo11n.yaml", tmp_path / "missing.yaml", "none", beta="0.9")

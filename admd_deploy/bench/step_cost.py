@@ -104,7 +104,7 @@ def run_step_cost(
     import torch
 
     from admd_deploy.data import SynthConfig, generate_synthetic
-    from admd_deploy.kd.api import guess_task
+    from admd_deploy.api import guess_task
     from admd_deploy.kd.config import DistillConfig
     from admd_deploy.kd.taps import FeatureTap
     from admd_deploy.ultra.model import detection_head
