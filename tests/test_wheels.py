@@ -61,6 +61,10 @@ def test_the_wheels_install_and_run_without_a_checkout(tmp_path: Path) -> None:
     assert all(str(tmp_path / "venv") in line for line in where.splitlines()), where  # not the checkout
     assert "valid" in run([str(bin_dir / "admd-deploy"), "recipe", "check", "quickstart"], cwd, env)
     assert "predict" in run([str(bin_dir / "admd-edge"), "--help"], cwd, env)
+    # the supported Ultralytics range comes from the wheel's own metadata (no pyproject.toml beside it)
+    declared = run([str(bin_dir / "python"), "-c", "from admd_deploy.ultra import version; "
+                    "print(version.supported_range())"], cwd, env).strip()
+    assert declared.startswith(">=") and "<" in declared, declared
 
     # the bundle's edge wheel, rebuilt from the installed distribution, installs alone as its README says
     bundle = tmp_path / "bundle"
