@@ -65,3 +65,17 @@ def write_stand_in_checkpoint(path: Path, task: str = "obb", imgsz: int = IMGSZ)
 def stand_in_checkpoint():
     """``stand_in_checkpoint(path, task)`` writes a checkpoint that the load-time checks accept."""
     return write_stand_in_checkpoint
+
+
+@pytest.fixture(scope="session")
+def recipe_reference():
+    """``docs/recipe_reference.py`` (the generator of docs/recipe.md) loaded as a module."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "recipe_reference.py"
+    spec = importlib.util.spec_from_file_location("recipe_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("recipe_reference", module)
+    spec.loader.exec_module(module)
+    return module

@@ -5,11 +5,9 @@ bundle), and docs/data.md names the formats and classes the converters write."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import re
 import shlex
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,17 +22,6 @@ DATA_DOC = ROOT / "docs" / "data.md"
 RECIPE_DOC = ROOT / "docs" / "recipe.md"
 
 
-def _reference():
-    spec = importlib.util.spec_from_file_location("recipe_reference", ROOT / "docs" / "recipe_reference.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("recipe_reference", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-ref = _reference()
-
-
 # A recipe schema with one more gate, as a future change would add it: the reference must notice.
 @dataclass
 class GatesWithFloor(GatesSection):
@@ -47,19 +34,20 @@ class RecipeWithFloor(Recipe):
 
 
 # --------------------------------------------------------------------------------------------- docs/recipe.md
-def test_the_recipe_reference_is_what_the_schema_renders():
-    assert RECIPE_DOC.read_text() == ref.render(), "docs/recipe.md is stale: run python docs/recipe_reference.py --write"
+def test_the_recipe_reference_is_what_the_schema_renders(recipe_reference):
+    stale = "docs/recipe.md is stale: run python docs/recipe_reference.py --write"
+    assert RECIPE_DOC.read_text() == recipe_reference.render(), stale
 
 
-def test_every_key_in_the_recipe_reference_has_a_description():
-    assert ref.undescribed(ref.render()) == []
+def test_every_key_in_the_recipe_reference_has_a_description(recipe_reference):
+    assert recipe_reference.undescribed(recipe_reference.render()) == []
 
 
-def test_a_new_recipe_field_changes_the_reference_and_needs_a_description():
-    text = ref.render(RecipeWithFloor)
-    assert text != ref.render()
+def test_a_new_recipe_field_changes_the_reference_and_needs_a_description(recipe_reference):
+    text = recipe_reference.render(RecipeWithFloor)
+    assert text != recipe_reference.render()
     assert "| `map_floor` | number | `1.0` |" in text
-    assert ref.undescribed(text) == ["`map_floor`"]
+    assert recipe_reference.undescribed(text) == ["`map_floor`"]
 
 
 def _section_keys(text: str) -> dict[str, set[str]]:
@@ -105,14 +93,15 @@ def test_every_key_a_shipped_recipe_uses_is_in_the_reference(recipe):
     assert missing == []
 
 
-def test_the_reference_check_mode_fails_on_a_stale_file(tmp_path, monkeypatch, capsys):
+def test_the_reference_check_mode_fails_on_a_stale_file(tmp_path, monkeypatch, capsys, recipe_reference):
     stale = tmp_path / "recipe.md"
-    stale.write_text(ref.render().replace("| `fp32_map_drop` | number | `0.3` |", "| `fp32_map_drop` | number | `9` |"))
-    monkeypatch.setattr(ref, "DOC", stale)
-    assert ref.main(["--check"]) == 1
+    text = recipe_reference.render()
+    stale.write_text(text.replace("| `fp32_map_drop` | number | `0.3` |", "| `fp32_map_drop` | number | `9` |"))
+    monkeypatch.setattr(recipe_reference, "DOC", stale)
+    assert recipe_reference.main(["--check"]) == 1
     assert "stale" in capsys.readouterr().err
-    monkeypatch.setattr(ref, "DOC", RECIPE_DOC)
-    assert ref.main(["--check"]) == 0
+    monkeypatch.setattr(recipe_reference, "DOC", RECIPE_DOC)
+    assert recipe_reference.main(["--check"]) == 0
 
 
 # --------------------------------------------------------------------------------------------- README: first hour

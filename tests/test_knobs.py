@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
 import inspect
-import sys
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,14 +76,6 @@ class RecipeWithGamma(Recipe):
     distill: SectionWithGamma = field(default_factory=SectionWithGamma)
 
 
-def _reference():
-    spec = importlib.util.spec_from_file_location("recipe_reference", ROOT / "docs" / "recipe_reference.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("recipe_reference", module)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_a_knob_declared_once_appears_as_a_flag_with_its_type_and_help():
     parser = argparse.ArgumentParser()
     add_knob_arguments(parser, WithGamma)
@@ -104,11 +94,11 @@ def test_a_knob_declared_once_is_checked_by_its_declared_bounds_everywhere():
         load(SectionWithGamma, {"gamma": -1.0}, "distill")
 
 
-def test_a_knob_declared_once_is_a_recipe_key_that_reaches_the_config_and_the_reference():
+def test_a_knob_declared_once_is_a_recipe_key_that_reaches_the_config_and_the_reference(recipe_reference):
     section = load(SectionWithGamma, {"gamma": 2, "method": "cwd"}, "distill")
     assert section.gamma == 2.0 and section.config("t.pt") == WithGamma(method="cwd", teacher="t.pt", gamma=2.0)
     assert load(SectionWithGamma, {}, "distill").gamma == 0.5
-    text = _reference().render(RecipeWithGamma)
+    text = recipe_reference.render(RecipeWithGamma)
     assert "| `gamma` | number | `0.5` | `>= 0` | A knob added in one place. |" in text
 
 
