@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import functools
 import inspect
 import math
 import types
@@ -199,9 +200,10 @@ def knob_fields(spec: type = DistillConfig, *, recipe: bool | None = None) -> li
     return out if recipe is None else [f for f in out if f.metadata["knob"].recipe is recipe]
 
 
-def knob_types(spec: type = DistillConfig) -> dict[str, Any]:
-    """The knobs' types (``float``, ``float | None``, ``dict[str, Any]``, ...), resolved."""
-    return typing.get_type_hints(spec)
+@functools.cache
+def knob_types(spec: type = DistillConfig) -> types.MappingProxyType:
+    """The knobs' types (``float``, ``float | None``, ``dict[str, Any]``, ...), resolved once per spec."""
+    return types.MappingProxyType(typing.get_type_hints(spec))
 
 
 def knob_default(f: dataclasses.Field) -> Any:

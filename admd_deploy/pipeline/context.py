@@ -18,6 +18,7 @@ class Context:
     resumable: bool = False  # the current stage's last attempt had the same inputs and did not finish
 
     def stage_dir(self, stage: str) -> Path:
+        """``<run dir>/<stage>``, created (``""`` is the run folder itself)."""
         d = self.run_dir / stage
         d.mkdir(parents=True, exist_ok=True)
         return d

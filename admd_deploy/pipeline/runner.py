@@ -195,8 +195,7 @@ def run_stage(ctx: Context, stage: Stage, head: str | None = None) -> bool:
     prior = ledger.records.get(stage.name)
     ctx.resumable = prior is not None and prior.key == key and prior.status in {"running", "failed"}
     _say(f"{head} {stage.what}{' (continuing the interrupted attempt)' if ctx.resumable else ''} ...")
-    folder = ctx.run_dir / (stage.name if stage.folder is None else stage.folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = ctx.stage_dir(stage.name if stage.folder is None else stage.folder)
     ledger.start(stage.name, key)
     t = time.time()
     try:
