@@ -35,6 +35,21 @@ from typing import Any
 from admd_deploy.errors import UsageError
 
 WEIGHT_MODES = ("adaptive", "constant", "linear")
+
+
+def resolve_loss_weight(cfg: dict[str, Any]) -> dict[str, Any]:
+    """``cfg`` (a config's dict form) with ``loss_weight: None`` replaced by its method's default.
+
+    The dict form is what the cache keys hash, so a key names the weight that runs: when a loss's default
+    changes, a run cached at the old default is trained again instead of being reused. ``none`` (no KD)
+    keeps ``None``.
+    """
+    if cfg.get("loss_weight") is None and cfg.get("method", "none") != "none":
+        from admd_deploy.kd.registry import LOSSES, available_methods
+
+        if cfg["method"] in available_methods():  # loads the built-in losses
+            cfg = {**cfg, "loss_weight": LOSSES[cfg["method"]].default_weight}
+    return cfg
 TEACHER_SUFFIXES = (".pt", ".yaml", ".yml")
 
 
@@ -160,8 +175,11 @@ class DistillConfig:
         return {"mode": self.weight_mode, "beta": self.beta, "warmup_epochs": self.warmup_epochs, "w_max": self.w_max}
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-types form (YAML, checkpoints, the DDP relaunch, the benchmark cache keys)."""
-        return dataclasses.asdict(self)
+        """Plain-types form (YAML, checkpoints, the DDP relaunch, the benchmark cache keys).
+
+        ``loss_weight`` holds the value that runs (see :func:`resolve_loss_weight`).
+        """
+        return resolve_loss_weight(dataclasses.asdict(self))
 
     @classmethod
     def knob_dict(cls, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -172,7 +190,7 @@ class DistillConfig:
         """
         _reject_unknown(cls, values, "distill")
         check_knobs(values, cls)
-        return copy.deepcopy({**{f.name: knob_default(f) for f in knob_fields(cls)}, **values})
+        return resolve_loss_weight(copy.deepcopy({**{f.name: knob_default(f) for f in knob_fields(cls)}, **values}))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "distill") -> DistillConfig:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from admd_deploy.kd.config import DistillConfig
@@ -32,8 +34,10 @@ def test_unknown_key_lists_the_valid_keys():
 
 
 def test_config_round_trips_through_a_plain_dict():
-    cfg = DistillConfig(method="admd", teacher="t.pt", params={"mask": "softmax", "tau": 0.5}, w_max=4.0)
+    cfg = DistillConfig(method="admd", teacher="t.pt", params={"mask": "softmax", "tau": 0.5}, w_max=4.0, loss_weight=2.0)
     assert DistillConfig.from_dict(cfg.to_dict()) == cfg
+    default = DistillConfig(method="admd", teacher="t.pt")  # loss_weight None comes back as the value it stands for
+    assert DistillConfig.from_dict(default.to_dict()) == dataclasses.replace(default, loss_weight=0.25)
 
 
 @pytest.mark.parametrize(("method", "mode"), [("admd", "adaptive"), ("cwd", "constant"), ("score_l2", "constant")])
@@ -47,7 +51,7 @@ def test_baseline_needs_no_teacher():
 
 # bench kd and the pipeline's student stage hash to_dict() into their cache keys: its keys and values are pinned,
 # so that a change here (a renamed or added knob, a changed default) is a deliberate one.
-DEFAULT_DICT = {"method": "admd", "teacher": "t.pt", "loss_weight": None, "params": {}, "weight": None, "beta": 0.99,
+DEFAULT_DICT = {"method": "admd", "teacher": "t.pt", "loss_weight": 0.25, "params": {}, "weight": None, "beta": 0.99,
                 "warmup_epochs": 1.0, "w_max": 10.0, "align_warmup_epochs": 1.0}
 
 
@@ -56,7 +60,7 @@ def test_the_default_config_dict_has_the_keys_and_values_the_cache_keys_were_mad
 
     got = DistillConfig(method="admd", teacher="t.pt").to_dict()
     assert list(got) == list(DEFAULT_DICT) and got == DEFAULT_DICT
-    assert stable_hash(got) == "45816184e85c4dac0b37f1676c02f56d34c4c92e5313f8863cac1f91a610a487"
+    assert stable_hash(got) == "e4238a975f50eba1e95c342f40cff33000c371392ff4f6fcf8b10559ae2eb76f"
 
 
 def test_knob_values_keep_the_type_they_were_given_so_cache_keys_do_not_move():
@@ -67,7 +71,7 @@ def test_knob_values_keep_the_type_they_were_given_so_cache_keys_do_not_move():
 
 def test_knobs_without_a_teacher_are_checked_alone_and_give_the_dict_form_with_no_teacher():
     assert DistillConfig.knob_dict({"method": "cwd", "params": {"tau": 2.0}}) == {
-        **DEFAULT_DICT, "method": "cwd", "teacher": None, "params": {"tau": 2.0}}
+        **DEFAULT_DICT, "method": "cwd", "teacher": None, "loss_weight": 5.0, "params": {"tau": 2.0}}
     with pytest.raises(ValueError, match=r"distill.beta must be in \[0, 1\) \(EMA factor, e.g. 0.99\); got 1.5"):
         DistillConfig.knob_dict({"beta": 1.5})
     with pytest.raises(ValueError, match=r"unknown key\(s\) distill.betta"):
@@ -90,3 +94,17 @@ def test_a_wrong_type_or_value_is_refused_by_the_declared_rule_in_one_line(field
     with pytest.raises(ValueError) as err:
         DistillConfig(**fields)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_dict_form_names_the_loss_weight_that_runs_so_a_changed_default_changes_the_cache_key(monkeypatch):
+    from admd_deploy.kd.registry import LOSSES
+    from admd_deploy.pipeline.ledger import stable_hash
+
+    assert DistillConfig(method="admd", teacher="t.pt").to_dict()["loss_weight"] == LOSSES["admd"].default_weight
+    assert DistillConfig(method="admd", teacher="t.pt", loss_weight=2.0).to_dict()["loss_weight"] == 2.0
+    assert DistillConfig(method="none").to_dict()["loss_weight"] is None  # no KD, no weight
+    assert DistillConfig.knob_dict({"method": "pkd"})["loss_weight"] == 6.0
+    before = stable_hash(DistillConfig(method="admd", teacher="t.pt").to_dict())
+    monkeypatch.setattr(LOSSES["admd"], "default_weight", 1.0)
+    after = DistillConfig(method="admd", teacher="t.pt").to_dict()
+    assert after["loss_weight"] == 1.0 and stable_hash(after) != before

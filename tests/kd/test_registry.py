@@ -11,7 +11,7 @@ from torch import nn
 import admd_deploy.kd as distill
 from admd_deploy.kd import LOSSES, available_methods, build_loss, register_loss
 
-DEFAULT_WEIGHTS = {"admd": 1.0, "cwd": 5.0, "mgd": 2e-5, "mse": 1.0, "pkd": 6.0, "score_l2": 6.0}
+DEFAULT_WEIGHTS = {"admd": 0.25, "cwd": 5.0, "mgd": 2e-5, "mse": 1.0, "pkd": 6.0, "score_l2": 6.0}
 
 
 @pytest.fixture

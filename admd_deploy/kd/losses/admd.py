@@ -48,7 +48,11 @@ class ADMDLoss(FeatureLoss):
         normalize: ``none`` (raw features) or ``channel`` (standardised per channel first).
     """
 
-    default_weight = 1.0
+    # Lambda. 0.25, not 1: at 1 the KD gradient on the neck is as large as the detection gradient and, since
+    # AdamW's step ignores the loss scale, pulls the features away from what the head expects (a pretrained
+    # student fell from 58 to 4 mAP50-95 in its first KD epoch). 0.25 won on the tuning split (+0.73 over 1 on
+    # every seed) and from scratch at 50 epochs (BENCHMARKS.md, "From scratch, 50 epochs"); docs/ADMD.md.
+    default_weight = 0.25
 
     def __init__(
         self, channels: int, discrepancy: str = "mse", mask: str = "linear", tau: float = 1.0, eps: float = 1e-6,
