@@ -226,3 +226,14 @@ def test_the_data_guide_describes_what_the_synthetic_generator_writes(tmp_path):
             assert rows and all(len(r) == width for r in rows), (task, rows[:2])
             assert all(0 <= float(v) <= 1 for r in rows for v in r[1:])
             assert all(int(r[0]) in data["names"] for r in rows)
+
+
+def test_the_reports_kd_note_points_at_sections_that_exist_in_the_benchmarks():
+    from admd_deploy.pipeline.report import SINGLE_SEED_NOTE
+
+    headings = [line.lstrip("#").strip() for line in (ROOT / "BENCHMARKS.md").read_text().splitlines()
+                if line.startswith("#")]
+    named = re.findall(r'"([^"]+)"', SINGLE_SEED_NOTE)
+    assert named, SINGLE_SEED_NOTE
+    for name in named:
+        assert any(h.startswith(name) for h in headings), f"BENCHMARKS.md has no section {name!r}"

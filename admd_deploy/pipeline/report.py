@@ -19,8 +19,8 @@ RECONSTRUCTION = ("ADMD here is reconstructed from the paper's abstract (Li, Che
 
 SINGLE_SEED_NOTE = ("One seed per model: a difference between the distilled and the baseline student smaller than the "
                     "seed-to-seed spread is noise (2-4 points mAP50-95 from scratch at the quickstart's budget). "
-                    "What distillation does is measured with paired seeds by `admd-deploy bench kd`: see BENCHMARKS.md, "
-                    "\"KD comparison: pretrained start\".")
+                    "What distillation does is measured by `admd-deploy bench kd`: see BENCHMARKS.md, \"KD from scratch, "
+                    "50 epochs\" and \"KD comparison: pretrained start\" (paired seeds).")
 
 
 def inputs(ctx: Context) -> dict[str, Any]:
