@@ -36,6 +36,8 @@ from admd_deploy.errors import UsageError
 
 WEIGHT_MODES = ("adaptive", "constant", "linear")
 
+TEACHER_SUFFIXES = (".pt", ".yaml", ".yml")
+
 
 def resolve_loss_weight(cfg: dict[str, Any]) -> dict[str, Any]:
     """``cfg`` (a config's dict form) with ``loss_weight: None`` replaced by its method's default.
@@ -50,7 +52,6 @@ def resolve_loss_weight(cfg: dict[str, Any]) -> dict[str, Any]:
         if cfg["method"] in available_methods():  # loads the built-in losses
             cfg = {**cfg, "loss_weight": LOSSES[cfg["method"]].default_weight}
     return cfg
-TEACHER_SUFFIXES = (".pt", ".yaml", ".yml")
 
 
 @dataclass(frozen=True)

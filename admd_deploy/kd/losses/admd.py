@@ -51,7 +51,7 @@ class ADMDLoss(FeatureLoss):
     # Lambda. 0.25, not 1: at 1 the KD gradient on the neck is as large as the detection gradient and, since
     # AdamW's step ignores the loss scale, pulls the features away from what the head expects (a pretrained
     # student fell from 58 to 4 mAP50-95 in its first KD epoch). 0.25 won on the tuning split (+0.73 over 1 on
-    # every seed) and from scratch at 50 epochs (BENCHMARKS.md, "From scratch, 50 epochs"); docs/ADMD.md.
+    # every seed) and from scratch at 50 epochs (BENCHMARKS.md, "KD from scratch, 50 epochs"); docs/ADMD.md.
     default_weight = 0.25
 
     def __init__(
