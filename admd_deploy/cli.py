@@ -38,6 +38,17 @@ examples:
   admd-deploy bench step-cost --teacher yolo11m.yaml --student yolo11n-obb.yaml --method cwd --rounds 5
 """
 
+EPILOG_POOL = """\
+examples:
+  admd-deploy bench pool runs/bench-kd-scratch epyc=/mnt/other/bench-kd-scratch --out runs/bench-kd-pooled
+  admd-deploy bench pool a=runs/a/bench-kd.json b=runs/b/bench-kd.json
+
+Each method's seed k is paired with the baseline's seed k in the same folder (one machine: training is
+deterministic on a machine, not across machines); every pair counts once in the pooled mean, standard
+deviation and 95% t interval. Methods are matched by their resolved config, so `admd` at the default
+weight and `admd:loss_weight=0.25` pool together.
+"""
+
 EPILOG_EDGE = """\
 examples:
   admd-deploy bench edge --threads 2 --runs 60
@@ -176,6 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
     bk.add_argument("--seeds", default="0,1,2", help="comma list of seeds (default 0,1,2)")
     bk.add_argument("--out", help="output folder (default runs/bench-kd-<recipe name>)")
     bk.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="recipe overrides, e.g. distill.epochs=20")
+    bp = bns.add_parser("pool", help="one paired KD table from `bench kd` folders run on several machines",
+                        description="Pool the paired deltas of `bench kd` folders of one recipe (each pair within one "
+                        "folder); write bench-kd-pooled.md / .json / .png.", epilog=EPILOG_POOL,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    bp.add_argument("sources", nargs="+", metavar="[LABEL=]PATH",
+                    help="`bench kd` output folders or their bench-kd.json (label: the folder's name unless given)")
+    bp.add_argument("--out", default="runs/bench-kd-pooled", help="output folder (default runs/bench-kd-pooled)")
     bs = bns.add_parser("step-cost", help="time of a distilled training step against a student-only step (CPU)",
                         description="Time, interleaved on one batch of the real trainer: the student step, the "
                         "teacher forward, the distilled step and the KD loss alone; print medians, IQRs, the ratio "
@@ -329,7 +347,18 @@ def _cmd_bench(ns: argparse.Namespace) -> int:
         return _cmd_bench_step_cost(ns)
     if ns.bench_command == "edge":
         return _cmd_bench_edge(ns)
+    if ns.bench_command == "pool":
+        return _cmd_bench_pool(ns)
     return _cmd_bench_kd(ns)
+
+
+def _cmd_bench_pool(ns: argparse.Namespace) -> int:
+    from admd_deploy.bench.pool import run_pool
+
+    out = Path(ns.out)
+    run_pool(ns.sources, out)
+    print((out / "bench-kd-pooled.md").read_text())
+    return 0
 
 
 def _cmd_bench_kd(ns: argparse.Namespace) -> int:

@@ -912,7 +912,7 @@ def method_comparison_figure(
         values = [100 * float(v) for v in (per_seed or {}).get(name, [])]
         if values:
             offsets = np.linspace(-0.18, 0.18, len(values)) if len(values) > 1 else np.zeros(1)
-            ax.scatter(xi + offsets, values, s=14, color="black", zorder=3, label="one seed" if xi == 0 else None)
+            ax.scatter(xi + offsets, values, s=14, color="black", zorder=3, label=point if xi == 0 else None)
             top = max(top, max(values))
     if teacher is not None:
         ax.axhline(100 * teacher, color=ROLE_COLORS["teacher"], linestyle="--", linewidth=1.2,
@@ -946,7 +946,8 @@ def plot_method_comparison(
     return _save(method_comparison_figure(rows, per_seed, teacher), out)
 
 
-def paired_deltas_figure(rows: Sequence[Mapping[str, Any]]) -> Figure:
+def paired_deltas_figure(rows: Sequence[Mapping[str, Any]], point: str = "one seed",
+                         title: str = "Paired against the baseline: per seed, mean and 95% interval") -> Figure:
     """Each method's per-seed mAP50-95 delta against the baseline of the same seed, with the mean and
     its 95% t interval.
 
@@ -954,6 +955,8 @@ def paired_deltas_figure(rows: Sequence[Mapping[str, Any]]) -> Figure:
         rows: One mapping per method with ``method``, ``seeds``, ``deltas``, ``mean``, ``ci_low``,
             ``ci_high`` (fractions; the intervals may be None) and ``verdict``, as written by
             ``admd-deploy bench kd`` (``paired`` in ``bench-kd.json``).
+        point: Legend entry of one point (``one pair`` for a pooled table).
+        title: The figure's title.
     """
     if not rows:
         raise ValueError("rows is empty; pass one paired delta per method (bench-kd.json 'paired').")
@@ -965,7 +968,7 @@ def paired_deltas_figure(rows: Sequence[Mapping[str, Any]]) -> Figure:
     for xi, r in enumerate(rows):
         deltas = [100 * float(d) for d in r["deltas"]]
         offsets = np.linspace(-0.15, 0.15, len(deltas)) if len(deltas) > 1 else np.zeros(1)
-        ax.scatter(xi + offsets, deltas, s=18, color="black", zorder=3, label="one seed" if xi == 0 else None)
+        ax.scatter(xi + offsets, deltas, s=18, color="black", zorder=3, label=point if xi == 0 else None)
         for off, d, seed in zip(offsets, deltas, r["seeds"]):
             ax.annotate(str(seed), (xi + off, d), xytext=(3, 0), textcoords="offset points", fontsize=6, va="center")
         mean = 100 * float(r["mean"])
@@ -980,15 +983,16 @@ def paired_deltas_figure(rows: Sequence[Mapping[str, Any]]) -> Figure:
     ax.set_xticks(range(len(rows)), [str(r["method"]).replace(":", "\n") for r in rows], fontsize=8)
     ax.set_xlim(-0.6, len(rows) + 0.1)
     ax.set_ylabel("mAP50-95 delta vs baseline (points)")
-    ax.set_title("Paired against the baseline: per seed, mean and 95% interval")
+    ax.set_title(title)
     ax.legend(loc="best", fontsize=8, framealpha=0.9)
     return fig
 
 
 @_styled
-def plot_paired_deltas(rows: list[dict[str, Any]], out: str | Path) -> Path:
-    """The figure of :func:`paired_deltas_figure`, saved to ``out``. Returns ``out``."""
-    return _save(paired_deltas_figure(rows), out)
+def plot_paired_deltas(rows: list[dict[str, Any]], out: str | Path, **kwargs: Any) -> Path:
+    """The figure of :func:`paired_deltas_figure` (``kwargs``: its ``point`` and ``title``), saved to ``out``.
+    Returns ``out``."""
+    return _save(paired_deltas_figure(rows, **kwargs), out)
 
 
 def read_teaching_maps(files: Iterable[str | Path]) -> list[dict[str, Any]]:

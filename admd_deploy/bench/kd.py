@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from admd_deploy.bench import stats
+from admd_deploy.bench.pool import machine_facts
 from admd_deploy.pipeline import runner, training
 from admd_deploy.pipeline.context import Context
 from admd_deploy.pipeline.evaluate import protocol, val_metrics
@@ -210,7 +211,7 @@ def _student_stage(method: str, seed: int, cfg: dict[str, Any], teacher_sha256: 
         res = training.train(sctx, name, d, training.start_model(sctx, "student"), r.distill, cfg)
         metrics = val_metrics(res["weights"], ctx.out("data")["data_yaml"], r.distill.imgsz, r.distill.batch, r.device)
         return {**res, "map50": metrics["map50"], "map50_95": metrics["map50_95"],
-                "sec_per_epoch": seconds_per_epoch(Path(res["results_csv"]))}
+                "sec_per_epoch": seconds_per_epoch(Path(res["results_csv"])), "machine": machine_facts()}
 
     return Stage(name, lambda ctx: student_run_inputs(seeded(ctx), cfg, teacher_sha256), run, f"train {method}, seed {seed}")
 
@@ -250,9 +251,26 @@ def _write_report(recipe: Recipe, out: Path, runs: dict[str, list[dict[str, Any]
         text += ("\n## Paired against `none` (mAP50-95, same seed)\n\n" + stats.markdown(paired)
                  + "\nThe interval is the 95% Student-t interval of the mean per-seed delta; the verdict says whether "
                    "it excludes zero.\n")
+        mixed = mixed_machine_pairs(runs, seeds)
+        if mixed:
+            text += (f"\n**Not like with like:** {', '.join(mixed)} ran on another CPU than the baseline of the same seed "
+                     "(training differs across machines); rerun them in one place, or pool folders with "
+                     "`admd-deploy bench pool`.\n")
     (out / "bench-kd.md").write_text(text)
     _plots(out, rows, runs, teacher_map, seeds, paired)
     return result
+
+
+def mixed_machine_pairs(runs: dict[str, list[dict[str, Any]]], seeds: list[int], baseline: str = "none") -> list[str]:
+    """``method/seed<k>`` of every run whose recorded CPU differs from the baseline's run of the same seed
+    (a folder copied to another machine and continued there). Runs without a record are not judged."""
+    def cpu(r: dict[str, Any]) -> str | None:
+        m = r.get("machine")
+        return str(m.get("cpu")) if isinstance(m, dict) else None
+
+    base = dict(zip(seeds, runs.get(baseline, [])))
+    return [sctx_name(m, s) for m, rs in runs.items() if m != baseline for s, r in zip(seeds, rs)
+            if s in base and cpu(r) and cpu(base[s]) and cpu(r) != cpu(base[s])]
 
 
 def sctx_name(method: str, seed: int) -> str:

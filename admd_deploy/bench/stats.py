@@ -100,6 +100,24 @@ class PairedDelta:
     verdict: str
 
 
+def summarize(deltas: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float | None, float | None, str]:
+    """Mean, sample standard deviation, ``confidence`` t interval (None for one delta) and verdict of paired deltas.
+
+    Raises:
+        ValueError: no deltas.
+    """
+    if not deltas:
+        raise ValueError("summarize needs at least one delta")
+    mean = statistics.fmean(deltas)
+    n = len(deltas)
+    std = statistics.stdev(deltas) if n > 1 else 0.0
+    if n < 2:
+        return mean, std, None, None, TOO_FEW
+    half = t_quantile(0.5 + confidence / 2.0, n - 1) * std / math.sqrt(n)
+    low, high = mean - half, mean + half
+    return mean, std, low, high, RESOLVED_GAIN if low > 0 else RESOLVED_LOSS if high < 0 else NO_DIFFERENCE
+
+
 def paired_delta(method: str, values: Mapping[int, float], baseline: Mapping[int, float],
                  teacher: float | None = None, confidence: float = 0.95) -> PairedDelta:
     """Compare ``values`` (seed -> score) with ``baseline`` (seed -> score) on the seeds they share.
@@ -112,15 +130,7 @@ def paired_delta(method: str, values: Mapping[int, float], baseline: Mapping[int
         raise ValueError(f"{method}: no seed in common with the baseline (method seeds {sorted(values)}, "
                          f"baseline seeds {sorted(baseline)}); run both with the same --seeds")
     deltas = tuple(float(values[s]) - float(baseline[s]) for s in seeds)
-    mean = statistics.fmean(deltas)
-    n = len(deltas)
-    std = statistics.stdev(deltas) if n > 1 else 0.0
-    low = high = None
-    verdict = TOO_FEW
-    if n > 1:
-        half = t_quantile(0.5 + confidence / 2.0, n - 1) * std / math.sqrt(n)
-        low, high = mean - half, mean + half
-        verdict = RESOLVED_GAIN if low > 0 else RESOLVED_LOSS if high < 0 else NO_DIFFERENCE
+    mean, std, low, high, verdict = summarize(deltas, confidence)
     gap = None
     base_mean = statistics.fmean(float(baseline[s]) for s in seeds)
     if teacher is not None and abs(teacher - base_mean) > 1e-12:

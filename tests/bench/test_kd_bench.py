@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import yaml
@@ -68,6 +69,7 @@ def test_a_tiny_bench_writes_its_table_and_a_rerun_trains_nothing(tmp_path, monk
     assert "| admd | 1 |" in md and "| none | 1 |" in md and "| teacher |" in md
     saved = json.loads((tmp_path / "bench" / "bench-kd.json").read_text())
     assert saved["runs"]["cwd"][0]["sec_per_epoch"] > 0
+    assert saved["runs"]["cwd"][0]["machine"]["cores"] == os.cpu_count()  # where it trained, for `bench pool`
     assert (tmp_path / "bench" / "bench-kd.png").stat().st_size > 5000
     assert (tmp_path / "bench" / "admd-kd-curves.png").is_file()
 
