@@ -16,6 +16,7 @@ recipe's name, seed and device), or pooling is refused with the fields that diff
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -139,35 +140,22 @@ def check_recipes(sources: Sequence[Source]) -> list[str]:
 
 
 @dataclass(frozen=True)
-class PooledDelta:
+class PooledDelta(stats.PairedDelta):
     """One method pooled over folders: every (folder, seed) pair with the baseline of the same folder and seed.
 
+    As :class:`.stats.PairedDelta` over all pairs, but ``seeds`` names each pair ``folder:seed``, ``method`` is
+    the spec's name in the first folder that ran it, and ``gap_closed`` is the sum of deltas over the sum of
+    each pair's own folder's ``teacher - baseline mean`` (None when a folder has no teacher).
+
     Attributes:
-        method: The spec's name in the first folder that ran it (``aliases``: the others).
         config: The resolved distillation config every pooled run shares.
-        pairs: ``folder:seed`` of each pair, in order; ``deltas`` the matching ``method - baseline``.
-        mean, std, ci_low, ci_high, verdict: As :class:`.stats.PairedDelta`, over all pairs.
-        gap_closed: Sum of deltas over the sum of each pair's own folder's ``teacher - baseline mean``
-            (None when a folder has no teacher).
         per_source: folder -> number of pairs.
+        aliases: The method's other spec names in later folders.
     """
 
-    method: str
     config: dict[str, Any]
-    pairs: tuple[str, ...]
-    deltas: tuple[float, ...]
-    mean: float
-    std: float
-    ci_low: float | None
-    ci_high: float | None
-    gap_closed: float | None
-    verdict: str
     per_source: dict[str, int]
     aliases: tuple[str, ...] = field(default=())
-
-    @property
-    def seeds(self) -> tuple[str, ...]:  # what plots.paired_deltas_figure labels the points with
-        return self.pairs
 
 
 def _config_key(cfg: Mapping[str, Any]) -> str:
@@ -226,12 +214,12 @@ def pool(sources: Sequence[Source], confidence: float = 0.95, notes: list[str] |
         mean, std, low, high, verdict = stats.summarize(g["deltas"], confidence)
         gaps = g["gaps"]
         gap = sum(g["deltas"]) / sum(gaps) if all(x is not None for x in gaps) and abs(sum(gaps)) > 1e-12 else None
-        rows.append(PooledDelta(g["names"][0], g["config"], tuple(g["pairs"]), tuple(g["deltas"]), mean, std, low, high,
-                                gap, verdict, g["per_source"], tuple(g["names"][1:])))
+        rows.append(PooledDelta(g["names"][0], tuple(g["pairs"]), tuple(g["deltas"]), mean, std, low, high, gap, verdict,
+                                config=g["config"], per_source=g["per_source"], aliases=tuple(g["names"][1:])))
     names = [r.method for r in rows]
     # one name, two configs (e.g. `admd` before and after a default changed): say which is which
     return [r if names.count(r.method) == 1 else
-            PooledDelta(**{**asdict(r), "method": f"{r.method} ({_knobs(r.config)})"}) for r in rows]
+            dataclasses.replace(r, method=f"{r.method} ({_knobs(r.config)})") for r in rows]
 
 
 def _knobs(cfg: Mapping[str, Any]) -> str:
@@ -252,11 +240,11 @@ def markdown(sources: Sequence[Source], rows: Sequence[PooledDelta], notes: Sequ
     lines += ["", "| method | pairs | per-pair delta (points) | mean ± std | 95% CI (t) | gap closed | verdict |",
               "|---|---|---|---|---|---|---|"]
     for r in rows:
-        per = ", ".join(f"{p} {scale * d:+.2f}" for p, d in zip(r.pairs, r.deltas))
+        per = ", ".join(f"{p} {scale * d:+.2f}" for p, d in zip(r.seeds, r.deltas))
         ci = "n/a" if r.ci_low is None else f"[{scale * r.ci_low:+.2f}, {scale * r.ci_high:+.2f}]"  # type: ignore[operator]
         gap = "n/a" if r.gap_closed is None else f"{100 * r.gap_closed:+.0f}%"
         name = r.method + (f" (= {', '.join(r.aliases)})" if r.aliases else "")
-        lines.append(f"| {name} | {len(r.pairs)} | {per} | {scale * r.mean:+.2f} ± {scale * r.std:.2f} | {ci} | {gap} | "
+        lines.append(f"| {name} | {len(r.seeds)} | {per} | {scale * r.mean:+.2f} ± {scale * r.std:.2f} | {ci} | {gap} | "
                      f"{r.verdict} |")
     lines += ["", "The interval is the 95% Student-t interval of the mean delta over all pairs; the gap closed is the "
               "sum of deltas over the sum of each pair's own folder's teacher-baseline gap."]
@@ -278,7 +266,7 @@ def run_pool(specs: Sequence[str], out: Path) -> dict[str, Any]:
     if rows:
         from admd_deploy import plots
 
-        plots.plot_paired_deltas([{**asdict(r), "seeds": list(r.pairs)} for r in rows], out / "bench-kd-pooled.png",
+        plots.plot_paired_deltas([asdict(r) for r in rows], out / "bench-kd-pooled.png",
                                  point="one pair (folder:seed)",
                                  title="Pooled over folders: each pair, mean and 95% interval")
     return result

@@ -52,7 +52,7 @@ def test_pairs_stay_within_a_folder_and_pool_by_config(tmp_path):
     assert len(rows) == 1
     r = rows[0]
     assert r.method == "admd" and r.aliases == ("admd:loss_weight=0.25",)
-    assert r.pairs == ("a:0", "a:1", "b:0", "b:2") and r.per_source == {"a": 2, "b": 2}
+    assert r.seeds == ("a:0", "a:1", "b:0", "b:2") and r.per_source == {"a": 2, "b": 2}
     assert r.deltas == pytest.approx((0.02, 0.015, 0.02, 0.02))
     mean, sd = 0.075 / 4, math.sqrt((3 * 0.00125 ** 2 + 0.00375 ** 2) / 3)
     assert r.mean == pytest.approx(mean) and r.std == pytest.approx(sd)
@@ -69,7 +69,7 @@ def test_one_name_with_two_configs_stays_two_methods(tmp_path):
     b = bench_folder(tmp_path / "b", [0], [0.50], {"admd": [0.51]})
     rows = pool([load_source(str(a)), load_source(str(b))])
     assert sorted(r.method for r in rows) == ["admd (loss_weight 0.25)", "admd (loss_weight 1.0)"]
-    assert all(r.verdict == TOO_FEW and len(r.pairs) == 1 for r in rows)
+    assert all(r.verdict == TOO_FEW and len(r.seeds) == 1 for r in rows)
 
 
 def test_a_pair_copied_into_a_second_folder_counts_once(tmp_path):
@@ -80,7 +80,7 @@ def test_a_pair_copied_into_a_second_folder_counts_once(tmp_path):
     (b / "bench-kd.json").write_text(json.dumps(data))
     notes: list[str] = []
     rows = pool([load_source(str(a)), load_source(str(b))], notes=notes)
-    assert rows[0].pairs == ("a:0", "b:1")
+    assert rows[0].seeds == ("a:0", "b:1")
     assert notes == ["admd b:0 is the same pair of runs as a:0 (same weights); counted once"]
 
 
@@ -120,7 +120,7 @@ def test_the_command_writes_the_table_json_and_plot(tmp_path, capsys):
     assert "| admd | 3 | a:0 +2.00, a:1 +1.50, xeon:0 +2.00 | +1.83 ± 0.29 |" in text
     assert "xeon: no recipe.yaml beside bench-kd.json; its data and schedule were not checked" in text
     saved = json.loads((out / "bench-kd-pooled.json").read_text())
-    assert saved["pooled"][0]["pairs"] == ["a:0", "a:1", "xeon:0"] and (out / "bench-kd-pooled.png").stat().st_size > 0
+    assert saved["pooled"][0]["seeds"] == ["a:0", "a:1", "xeon:0"] and (out / "bench-kd-pooled.png").stat().st_size > 0
 
 
 def test_bench_kd_flags_a_pair_trained_on_two_machines():
