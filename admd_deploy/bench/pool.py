@@ -48,7 +48,7 @@ def machine_facts() -> dict[str, Any]:
     import torch
 
     return {"cpu": cpu or platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "torch": torch.__version__, "host": platform.node()}
+            "torch": torch.__version__}
 
 
 @dataclass(frozen=True)
