@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import yaml
@@ -135,3 +136,10 @@ def test_the_command_exits_2_with_the_fix_for_one_folder(tmp_path, capsys):
     assert main(["bench", "pool", str(a), "--out", str(tmp_path / "out")]) == 2
     assert "give at least two `bench kd` folders" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # refused before anything is written
+
+
+def test_the_committed_pooled_table_is_what_bench_pool_computes_from_the_committed_runs(tmp_path):
+    results = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+    run_pool([f"epyc={results / 'bench-kd-scratch-2seeds.json'}", f"xeon={results / 'bench-kd-scratch-xeon.json'}"],
+             tmp_path)
+    assert (tmp_path / "bench-kd-pooled.md").read_text() == (results / "bench-kd-scratch-pooled.md").read_text()
