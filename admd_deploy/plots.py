@@ -912,7 +912,7 @@ def method_comparison_figure(
         values = [100 * float(v) for v in (per_seed or {}).get(name, [])]
         if values:
             offsets = np.linspace(-0.18, 0.18, len(values)) if len(values) > 1 else np.zeros(1)
-            ax.scatter(xi + offsets, values, s=14, color="black", zorder=3, label=point if xi == 0 else None)
+            ax.scatter(xi + offsets, values, s=14, color="black", zorder=3, label="one seed" if xi == 0 else None)
             top = max(top, max(values))
     if teacher is not None:
         ax.axhline(100 * teacher, color=ROLE_COLORS["teacher"], linestyle="--", linewidth=1.2,
