@@ -46,7 +46,8 @@ examples:
 Each method's seed k is paired with the baseline's seed k in the same folder (one machine: training is
 deterministic on a machine, not across machines); every pair counts once in the pooled mean, standard
 deviation and 95% t interval. Methods are matched by their resolved config, so `admd` at the default
-weight and `admd:loss_weight=0.25` pool together.
+weight and `admd:loss_weight=0.25` pool together. Folders must have run one recipe (but for its name,
+seed and device); --allow names fields that may differ, and the table lists each such difference.
 """
 
 EPILOG_EDGE = """\
@@ -194,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("sources", nargs="+", metavar="[LABEL=]PATH",
                     help="`bench kd` output folders or their bench-kd.json (label: the folder's name unless given)")
     bp.add_argument("--out", default="runs/bench-kd-pooled", help="output folder (default runs/bench-kd-pooled)")
+    bp.add_argument("--allow", default="", metavar="FIELD[,FIELD]",
+                    help="recipe fields or sections that may differ between the folders, e.g. "
+                    "pretrain,teacher.model,student.model when each machine trained its own pretrained start; "
+                    "each difference is listed in the table's notes (default: none)")
     bs = bns.add_parser("step-cost", help="time of a distilled training step against a student-only step (CPU)",
                         description="Time, interleaved on one batch of the real trainer: the student step, the "
                         "teacher forward, the distilled step and the KD loss alone; print medians, IQRs, the ratio "
@@ -356,7 +361,7 @@ def _cmd_bench_pool(ns: argparse.Namespace) -> int:
     from admd_deploy.bench.pool import run_pool
 
     out = Path(ns.out)
-    run_pool(ns.sources, out)
+    run_pool(ns.sources, out, allow=[a.strip() for a in ns.allow.split(",") if a.strip()])
     print((out / "bench-kd-pooled.md").read_text())
     return 0
 

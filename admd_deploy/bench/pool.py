@@ -11,7 +11,9 @@ Methods are matched across folders by their resolved distillation config (``conf
 ``bench-kd.json``), not by spec: ``admd`` in a folder run at ADMD's default weight 0.25 and
 ``admd:loss_weight=0.25`` in another are the same method; ``admd`` run before the default changed is
 not. Folders with a ``recipe.yaml`` must share data, teacher, student and schedule (everything but the
-recipe's name, seed and device), or pooling is refused with the fields that differ.
+recipe's name, seed and device), or pooling is refused with the fields that differ, unless the caller
+allows those fields by name (``allow``: each machine trained its own pretrained start, say); every allowed
+difference is written into the pooled table's notes with both values.
 """
 
 from __future__ import annotations
@@ -114,12 +116,20 @@ def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def check_recipes(sources: Sequence[Source]) -> list[str]:
-    """Refuse folders whose recipes differ (but for name, seed and device); return a note for each folder
-    without a recipe (a lone json: not checked).
+def _allowed(key: str, allow: Sequence[str]) -> bool:
+    return any(key == a or key.startswith(a + ".") for a in allow)
+
+
+def check_recipes(sources: Sequence[Source], allow: Sequence[str] = ()) -> list[str]:
+    """Refuse folders whose recipes differ (but for name, seed, device and the ``allow`` fields); return a note
+    for each folder without a recipe (a lone json: not checked) and for each allowed difference.
+
+    Args:
+        sources: The folders, the first one the reference.
+        allow: Dotted recipe fields (``teacher.model``) or sections (``pretrain``) that may differ.
 
     Raises:
-        UsageError: the differing fields, with both values.
+        UsageError: the differing fields, with both values and the ``--allow`` that would accept them.
     """
     notes = [f"{s.label}: no recipe.yaml beside {s.path.name}; its data and schedule were not checked"
              for s in sources if s.recipe is None]
@@ -131,11 +141,16 @@ def check_recipes(sources: Sequence[Source]) -> list[str]:
     for s in checked[1:]:
         flat = {k: v for k, v in _flatten(s.recipe or {}).items() if k.split(".")[0] not in IGNORED_RECIPE_KEYS}
         diff = sorted(k for k in flat_ref.keys() | flat.keys() if flat_ref.get(k) != flat.get(k))
-        if diff:
-            shown = "; ".join(f"{k}: {flat_ref.get(k)!r} in {ref.label}, {flat.get(k)!r} in {s.label}" for k in diff[:6])
+        refused = [k for k in diff if not _allowed(k, allow)]
+        if refused:
+            shown = "; ".join(f"{k}: {flat_ref.get(k)!r} in {ref.label}, {flat.get(k)!r} in {s.label}"
+                              for k in refused[:6])
             raise UsageError(f"bench pool: {ref.label} and {s.label} ran different recipes ({shown}"
-                             f"{'; ...' if len(diff) > 6 else ''}). Pool only folders of one recipe "
-                             "(the same data, teacher, student and schedule)")
+                             f"{'; ...' if len(refused) > 6 else ''}). Pool only folders of one recipe "
+                             "(the same data, teacher, student and schedule), or, if these fields may differ, "
+                             f"say so: --allow {','.join(refused)}")
+        notes += [f"allowed to differ: {k}: {flat_ref.get(k)!r} in {ref.label}, {flat.get(k)!r} in {s.label}"
+                  for k in diff]
     return notes
 
 
@@ -252,10 +267,11 @@ def markdown(sources: Sequence[Source], rows: Sequence[PooledDelta], notes: Sequ
     return "\n".join(lines) + "\n"
 
 
-def run_pool(specs: Sequence[str], out: Path) -> dict[str, Any]:
-    """Load, check and pool ``specs``; write ``bench-kd-pooled.md/.json/.png`` into ``out``."""
+def run_pool(specs: Sequence[str], out: Path, allow: Sequence[str] = ()) -> dict[str, Any]:
+    """Load, check (``allow``: recipe fields that may differ, see :func:`check_recipes`) and pool ``specs``;
+    write ``bench-kd-pooled.md/.json/.png`` into ``out``."""
     sources = [load_source(s) for s in specs]
-    notes = check_recipes(sources)
+    notes = check_recipes(sources, allow)
     rows = pool(sources, notes=notes)
     out.mkdir(parents=True, exist_ok=True)
     result = {"sources": [{"label": s.label, "path": str(s.path), "machines": s.machines(), "seeds": s.result["seeds"],

@@ -93,6 +93,25 @@ def test_different_recipes_are_refused_with_the_fields(tmp_path):
         run_pool([str(a), str(b)], tmp_path / "out")
 
 
+def test_fields_allowed_to_differ_pool_and_are_listed(tmp_path, capsys):
+    pre_a = {**RECIPE, "pretrain": {"epochs": 16}, "student": {"model": "/x/a/student.pt"}}
+    pre_b = {**RECIPE, "pretrain": {"epochs": 12}, "student": {"model": "/y/b/student.pt"}}
+    a = bench_folder(tmp_path / "a", [0], [0.50], {"admd": [0.52]}, recipe=pre_a)
+    b = bench_folder(tmp_path / "b", [0], [0.40], {"admd": [0.41]}, recipe=pre_b)
+    out = tmp_path / "out"
+    # refused without --allow, and the message names the --allow that accepts exactly these fields
+    assert main(["bench", "pool", str(a), str(b), "--out", str(out)]) == 2
+    assert "--allow pretrain.epochs,student.model" in capsys.readouterr().err and not out.exists()
+    # a section allows its fields; an allowed field does not allow another one
+    with pytest.raises(UsageError, match=r"student.model: '/x/a/student.pt' in a, '/y/b/student.pt' in b"):
+        run_pool([str(a), str(b)], out, allow=["pretrain", "student.mod"])
+    assert main(["bench", "pool", str(a), str(b), "--allow", "pretrain, student.model", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "| admd | 2 | a:0 +2.00, b:0 +1.00 | +1.50 ± 0.71 |" in text
+    assert "- allowed to differ: pretrain.epochs: 16 in a, 12 in b" in text
+    assert "- allowed to differ: student.model: '/x/a/student.pt' in a, '/y/b/student.pt' in b" in text
+
+
 @pytest.mark.parametrize("specs, match", [
     (["{a}"], "at least two"),
     (["{a}", "a={b}"], "share a label"),
