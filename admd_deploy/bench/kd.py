@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from admd_deploy.bench import stats
-from admd_deploy.bench.pool import machine_facts
+from admd_deploy.bench.machine import machine_facts
 from admd_deploy.pipeline import runner, training
 from admd_deploy.pipeline.context import Context
 from admd_deploy.pipeline.evaluate import protocol, val_metrics

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import platform
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -35,22 +33,6 @@ from admd_deploy.errors import UsageError
 
 BASELINE = "none"
 IGNORED_RECIPE_KEYS = ("name", "seed", "device")  # may differ between pooled folders
-
-
-def machine_facts() -> dict[str, Any]:
-    """What ``bench kd`` records with every run, so pooled folders can say where each ran."""
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import torch
-
-    return {"cpu": cpu or platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "torch": torch.__version__}
 
 
 @dataclass(frozen=True)

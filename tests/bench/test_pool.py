@@ -162,3 +162,12 @@ def test_the_committed_pooled_table_is_what_bench_pool_computes_from_the_committ
     run_pool([f"epyc={results / 'bench-kd-scratch-2seeds.json'}", f"xeon={results / 'bench-kd-scratch-xeon.json'}"],
              tmp_path)
     assert (tmp_path / "bench-kd-pooled.md").read_text() == (results / "bench-kd-scratch-pooled.md").read_text()
+
+
+def test_machine_facts_name_this_machine():
+    import os
+
+    from admd_deploy.bench.machine import machine_facts
+
+    facts = machine_facts()
+    assert facts["cores"] == os.cpu_count() and facts["cpu"].strip() and facts["torch"][0].isdigit()
