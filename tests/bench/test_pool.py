@@ -157,11 +157,14 @@ def test_the_command_exits_2_with_the_fix_for_one_folder(tmp_path, capsys):
     assert not (tmp_path / "out").exists()  # refused before anything is written
 
 
-def test_the_committed_pooled_table_is_what_bench_pool_computes_from_the_committed_runs(tmp_path):
+@pytest.mark.parametrize("epyc, xeon, pooled", [
+    ("bench-kd-scratch-2seeds.json", "bench-kd-scratch-xeon.json", "bench-kd-scratch-pooled.md"),
+    ("bench-kd-pretrained-eval.json", "bench-kd-pretrained-eval-xeon.json", "bench-kd-pretrained-pooled.md"),
+])
+def test_the_committed_pooled_table_is_what_bench_pool_computes_from_the_committed_runs(tmp_path, epyc, xeon, pooled):
     results = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
-    run_pool([f"epyc={results / 'bench-kd-scratch-2seeds.json'}", f"xeon={results / 'bench-kd-scratch-xeon.json'}"],
-             tmp_path)
-    assert (tmp_path / "bench-kd-pooled.md").read_text() == (results / "bench-kd-scratch-pooled.md").read_text()
+    run_pool([f"epyc={results / epyc}", f"xeon={results / xeon}"], tmp_path)
+    assert (tmp_path / "bench-kd-pooled.md").read_text() == (results / pooled).read_text()
 
 
 def test_machine_facts_name_this_machine():
