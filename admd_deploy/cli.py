@@ -327,7 +327,7 @@ def _cmd_export(ns: argparse.Namespace) -> int:
         "teacher": {"weights": str(Path(ns.teacher).expanduser().resolve())} if ns.teacher else {},
         "student": {"weights": str(weights)},
         "distill": {"method": "none", "baseline": False, "imgsz": imgsz},
-        "export": {"formats": [f.strip() for f in ns.formats.split(",") if f.strip()]},
+        "export": {"formats": _comma_list(ns.formats)},
     }
     out = Path(ns.out or f"runs/export-{weights.stem}").resolve()
     with removed_if_failed(out):  # a folder this command made is not left behind half-made
@@ -357,11 +357,16 @@ def _cmd_bench(ns: argparse.Namespace) -> int:
     return _cmd_bench_kd(ns)
 
 
+def _comma_list(text: str) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``: a comma-list option's items, stripped, empty ones dropped."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
 def _cmd_bench_pool(ns: argparse.Namespace) -> int:
     from admd_deploy.bench.pool import run_pool
 
     out = Path(ns.out)
-    run_pool(ns.sources, out, allow=[a.strip() for a in ns.allow.split(",") if a.strip()])
+    run_pool(ns.sources, out, allow=_comma_list(ns.allow))
     print((out / "bench-kd-pooled.md").read_text())
     return 0
 
@@ -374,7 +379,7 @@ def _cmd_bench_kd(ns: argparse.Namespace) -> int:
         seeds = [int(x) for x in ns.seeds.split(",") if x.strip()]
     except ValueError as err:
         raise UsageError(f"--seeds must be a comma list of integers, e.g. 0,1,2; got {ns.seeds!r}") from err
-    methods = [m.strip() for m in ns.methods.split(",") if m.strip()]
+    methods = _comma_list(ns.methods)
     out = Path(ns.out or f"runs/bench-kd-{recipe.name}")
     run_kd_bench(recipe, methods, seeds, out)
     print((out / "bench-kd.md").read_text())

@@ -98,6 +98,11 @@ def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _comparable(recipe: Mapping[str, Any]) -> dict[str, Any]:
+    """The recipe's dotted fields that must match between pooled folders (all but :data:`IGNORED_RECIPE_KEYS`)."""
+    return {k: v for k, v in _flatten(recipe).items() if k.split(".")[0] not in IGNORED_RECIPE_KEYS}
+
+
 def _allowed(key: str, allow: Sequence[str]) -> bool:
     return any(key == a or key.startswith(a + ".") for a in allow)
 
@@ -119,20 +124,19 @@ def check_recipes(sources: Sequence[Source], allow: Sequence[str] = ()) -> list[
     if len(checked) < 2:
         return notes
     ref = checked[0]
-    flat_ref = {k: v for k, v in _flatten(ref.recipe or {}).items() if k.split(".")[0] not in IGNORED_RECIPE_KEYS}
+    flat_ref = _comparable(ref.recipe or {})
     for s in checked[1:]:
-        flat = {k: v for k, v in _flatten(s.recipe or {}).items() if k.split(".")[0] not in IGNORED_RECIPE_KEYS}
-        diff = sorted(k for k in flat_ref.keys() | flat.keys() if flat_ref.get(k) != flat.get(k))
+        flat = _comparable(s.recipe or {})
+        diff = {k: f"{k}: {flat_ref.get(k)!r} in {ref.label}, {flat.get(k)!r} in {s.label}"
+                for k in sorted(flat_ref.keys() | flat.keys()) if flat_ref.get(k) != flat.get(k)}
         refused = [k for k in diff if not _allowed(k, allow)]
         if refused:
-            shown = "; ".join(f"{k}: {flat_ref.get(k)!r} in {ref.label}, {flat.get(k)!r} in {s.label}"
-                              for k in refused[:6])
+            shown = "; ".join(diff[k] for k in refused[:6])
             raise UsageError(f"bench pool: {ref.label} and {s.label} ran different recipes ({shown}"
                              f"{'; ...' if len(refused) > 6 else ''}). Pool only folders of one recipe "
                              "(the same data, teacher, student and schedule), or, if these fields may differ, "
                              f"say so: --allow {','.join(refused)}")
-        notes += [f"allowed to differ: {k}: {flat_ref.get(k)!r} in {ref.label}, {flat.get(k)!r} in {s.label}"
-                  for k in diff]
+        notes += [f"allowed to differ: {both}" for both in diff.values()]
     return notes
 
 
