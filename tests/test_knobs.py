@@ -35,7 +35,7 @@ def test_the_distill_command_has_one_flag_per_knob_named_as_before():
     assert flags == {"method": ["--method"], "teacher": ["--teacher"], "loss_weight": ["--loss-weight"],
                      "params": ["--param"], "weight": ["--weight"], "beta": ["--beta"],
                      "warmup_epochs": ["--warmup-epochs"], "w_max": ["--w-max"],
-                     "align_warmup_epochs": ["--align-warmup-epochs"]}
+                     "align_warmup_epochs": ["--align-warmup-epochs"], "ramp_epochs": ["--ramp-epochs"]}
 
 
 def test_the_recipe_distill_section_has_every_knob_but_the_teacher_with_the_declared_defaults():
@@ -182,6 +182,7 @@ BENCH_KEYS = {
 
 def test_the_distill_settings_in_the_cache_keys_are_what_they_were(monkeypatch):
     from admd_deploy.bench.kd import distill_config
+    from admd_deploy.kd.config import cache_form
     from admd_deploy.pipeline import training
     from admd_deploy.pipeline.ledger import stable_hash
 
@@ -189,7 +190,8 @@ def test_the_distill_settings_in_the_cache_keys_are_what_they_were(monkeypatch):
     monkeypatch.setattr(training, "student_common", lambda ctx: {})  # the data and schedule parts are not ours
     ctx = types.SimpleNamespace(recipe=recipe, out=lambda stage: {})
     assert stable_hash(training.student_inputs(ctx)) == STUDENT_KEY
-    got = {spec: stable_hash(distill_config(recipe, spec, "/runs/teacher/weights/best.pt")) for spec in BENCH_KEYS}
+    got = {spec: stable_hash(cache_form(distill_config(recipe, spec, "/runs/teacher/weights/best.pt")))
+           for spec in BENCH_KEYS}
     assert got == BENCH_KEYS
 
 

@@ -54,6 +54,17 @@ def resolve_loss_weight(cfg: dict[str, Any]) -> dict[str, Any]:
     return cfg
 
 
+# Knobs added after cache keys were first written, each with its value that trains exactly as before it existed.
+# cache_form() leaves such a knob out while it holds that value, so runs finished before it was added stay cached.
+KEY_NEUTRAL: dict[str, Any] = {"ramp_epochs": 0.0}
+
+
+def cache_form(cfg: dict[str, Any]) -> dict[str, Any]:
+    """``cfg`` (a config's dict form) as the cache keys hash it: without the :data:`KEY_NEUTRAL` knobs at their
+    neutral values. Only for hashing: a dict read back (``from_dict``) must keep every knob."""
+    return {k: v for k, v in cfg.items() if not (k in KEY_NEUTRAL and v == KEY_NEUTRAL[k])}
+
+
 @dataclass(frozen=True)
 class Knob:
     """What one :class:`DistillConfig` field is, beyond its type and default.
@@ -152,6 +163,12 @@ class DistillConfig:
         help="Epochs at the start during which the KD loss trains only the align connectors (the student's maps "
              "are detached), so that a randomly initialised connector does not push a pretrained student's "
              "features around (FitNets' hint stage). 0 = off.")
+    ramp_epochs: float = knob(
+        0.0, low=0, note="0 = the student gets the whole KD gradient at once",
+        help="Epochs after the connector warm-up over which the share of the KD gradient that reaches the student "
+             "rises linearly from 0 to 1 (the loss value and the connectors' gradient are unchanged), so that "
+             "the optimiser's moment estimates follow the new gradient instead of taking one large step when "
+             "KD switches on. 0 = off.")
 
     def __post_init__(self) -> None:
         check_knobs(self.knob_values(), type(self))

@@ -41,6 +41,16 @@ class KDOutput:
     discrepancy: list[Tensor]
 
 
+def _scale_grad(x: Tensor, share: float) -> Tensor:
+    """``x`` unchanged in value, with its gradient multiplied by ``share`` (detached at 0)."""
+    if share <= 0.0:
+        return x.detach()
+    if share >= 1.0:
+        return x
+    frozen = x.detach()
+    return frozen + share * (x - frozen)
+
+
 class KDCriterion(nn.Module):
     """Align the student's maps, apply the per-level loss, weight the sum.
 
@@ -56,6 +66,8 @@ class KDCriterion(nn.Module):
         total_epochs: Length of the run in epochs (``linear`` weighting needs it).
         align_warmup_epochs: Before this global epoch the student maps are detached: the KD loss
             trains the align connectors (and a loss's own modules) only.
+        ramp_epochs: After the connector warm-up, the share of the KD gradient that reaches the
+            student rises linearly from 0 to 1 over this many epochs (:meth:`student_share`); 0 = at once.
 
     Raises:
         ValueError: ``method`` is ``none`` or unknown, the channel lists differ in length, or a
@@ -73,12 +85,14 @@ class KDCriterion(nn.Module):
         weighting: dict[str, Any] | None = None,
         total_epochs: float | None = None,
         align_warmup_epochs: float = 0.0,
+        ramp_epochs: float = 0.0,
     ) -> None:
         super().__init__()
         if method == NONE:
             raise ValueError(f"method {NONE!r} trains the student alone: build no KDCriterion for it")
         self.method = method
         self.align_warmup_epochs = float(check_knob("align_warmup_epochs", align_warmup_epochs, required=True))
+        self.ramp_epochs = float(check_knob("ramp_epochs", ramp_epochs, required=True))
         self.student_channels = list(student_channels)
         self.teacher_channels = list(teacher_channels)
         self.align = build_align(self.student_channels, self.teacher_channels)
@@ -97,6 +111,18 @@ class KDCriterion(nn.Module):
     def needs_score(self) -> bool:
         """Whether the loss needs the teacher's per-location class score (``score_l2``)."""
         return bool(LOSSES[self.method].needs_score)
+
+    def student_share(self, epoch: float) -> float:
+        """The share of the KD gradient that reaches the student at global epoch ``epoch``.
+
+        0 during the connector warm-up (``epoch < align_warmup_epochs``), then
+        ``(epoch - align_warmup_epochs) / ramp_epochs`` up to 1 (1 at once when ``ramp_epochs`` is 0).
+        """
+        if epoch < self.align_warmup_epochs:
+            return 0.0
+        if self.ramp_epochs <= 0:
+            return 1.0
+        return min(1.0, (epoch - self.align_warmup_epochs) / self.ramp_epochs)
 
     def forward(
         self,
@@ -132,7 +158,7 @@ class KDCriterion(nn.Module):
             raise ValueError(f"loss {self.method!r} needs one teacher score map per level ({levels}); got {got}")
         terms: list[Tensor] = []
         discrepancy: list[Tensor] = []
-        hint_stage = epoch < self.align_warmup_epochs  # the connectors learn first; the student is left alone
+        share = self.student_share(epoch)  # 0: the connectors learn first and the student is left alone
         for level, (s, t) in enumerate(zip(student_feats, teacher_feats)):
             cs, ct = self.student_channels[level], self.teacher_channels[level]
             same_grid = s.shape[0] == t.shape[0] and s.shape[2:] == t.shape[2:]
@@ -142,7 +168,7 @@ class KDCriterion(nn.Module):
                     f"N, H, W; got student {tuple(s.shape)}, teacher {tuple(t.shape)}"
                 )
             with torch.autocast(device_type=s.device.type, enabled=False):
-                a = self.align[level](s.detach().float() if hint_stage else s.float())
+                a = self.align[level](_scale_grad(s.float(), share))
             score = None if teacher_scores is None else teacher_scores[level]
             terms.append(self.losses[level](a, t, score))
             with torch.no_grad():

@@ -206,13 +206,13 @@ def run_baseline(ctx: Context, out: Path) -> dict[str, Any]:
 def student_inputs(ctx: Context) -> dict[str, Any]:
     if ctx.recipe.student.weights:
         return {"weights_sha256": file_sha256(ctx.recipe.student.weights)}
-    from admd_deploy.kd.config import DistillConfig
+    from admd_deploy.kd.config import DistillConfig, cache_form
 
     # The knobs as DistillConfig.to_dict() has them; the teacher is keyed by its sha256 below. "teacher" keeps the
     # value this key has always held (the teacher's path is not known before its stage), so finished runs stay cached.
     cfg = {**DistillConfig.knob_dict(ctx.recipe.distill.knobs()),
            "teacher": None if ctx.recipe.distill.method == "none" else "teacher.pt"}
-    return {**student_common(ctx), "distill": cfg, "teacher_sha256": ctx.out("teacher").get("sha256")}
+    return {**student_common(ctx), "distill": cache_form(cfg), "teacher_sha256": ctx.out("teacher").get("sha256")}
 
 
 def run_student(ctx: Context, out: Path) -> dict[str, Any]:

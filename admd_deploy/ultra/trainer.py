@@ -115,6 +115,7 @@ class KDTrainerMixin:
             weighting=self.distill.weighting(),
             total_epochs=float(self.epochs),
             align_warmup_epochs=self.distill.align_warmup_epochs,
+            ramp_epochs=self.distill.ramp_epochs,
         ).to(next(student.parameters()).device)
         if self.resume:
             self._kd_resume_state = self._read_sidecar(Path(self.args.resume))

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from admd_deploy.kd.config import DistillConfig
+from admd_deploy.kd.config import DistillConfig, cache_form
 
 
 @pytest.mark.parametrize(
@@ -50,9 +50,10 @@ def test_baseline_needs_no_teacher():
 
 
 # bench kd and the pipeline's student stage hash to_dict() into their cache keys: its keys and values are pinned,
-# so that a change here (a renamed or added knob, a changed default) is a deliberate one.
+# so that a change here (a renamed or added knob, a changed default) is a deliberate one. A knob added later is
+# hashed only away from its KEY_NEUTRAL value (cache_form), so that runs cached before it existed stay valid.
 DEFAULT_DICT = {"method": "admd", "teacher": "t.pt", "loss_weight": 0.25, "params": {}, "weight": None, "beta": 0.99,
-                "warmup_epochs": 1.0, "w_max": 10.0, "align_warmup_epochs": 1.0}
+                "warmup_epochs": 1.0, "w_max": 10.0, "align_warmup_epochs": 1.0, "ramp_epochs": 0.0}
 
 
 def test_the_default_config_dict_has_the_keys_and_values_the_cache_keys_were_made_with():
@@ -60,7 +61,16 @@ def test_the_default_config_dict_has_the_keys_and_values_the_cache_keys_were_mad
 
     got = DistillConfig(method="admd", teacher="t.pt").to_dict()
     assert list(got) == list(DEFAULT_DICT) and got == DEFAULT_DICT
-    assert stable_hash(got) == "e4238a975f50eba1e95c342f40cff33000c371392ff4f6fcf8b10559ae2eb76f"
+    assert stable_hash(cache_form(got)) == "e4238a975f50eba1e95c342f40cff33000c371392ff4f6fcf8b10559ae2eb76f"
+
+
+def test_a_knob_added_later_is_hashed_only_away_from_the_value_that_trains_as_before():
+    base = DistillConfig(method="admd", teacher="t.pt").to_dict()
+    assert "ramp_epochs" not in cache_form(base) and cache_form(base) == {k: v for k, v in base.items()
+                                                                         if k != "ramp_epochs"}
+    ramped = DistillConfig(method="admd", teacher="t.pt", ramp_epochs=2.0).to_dict()
+    assert cache_form(ramped)["ramp_epochs"] == 2.0
+    assert DistillConfig.from_dict(base).ramp_epochs == 0.0 and DistillConfig.from_dict(ramped).ramp_epochs == 2.0
 
 
 def test_knob_values_keep_the_type_they_were_given_so_cache_keys_do_not_move():

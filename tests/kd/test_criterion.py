@@ -107,6 +107,33 @@ def test_during_the_align_warmup_only_the_connectors_learn(method):
     assert torch.allclose(ra, rb)
 
 
+def test_the_student_share_is_zero_in_the_warmup_then_rises_linearly_over_the_ramp():
+    criterion = KDCriterion("admd", STUDENT, TEACHER, align_warmup_epochs=1.0, ramp_epochs=2.0)
+    shares = [criterion.student_share(e) for e in (0.0, 0.99, 1.0, 1.5, 2.0, 3.0, 7.0)]
+    assert shares == [0.0, 0.0, 0.0, 0.25, 0.5, 1.0, 1.0]
+    assert KDCriterion("admd", STUDENT, TEACHER, align_warmup_epochs=1.0).student_share(1.0) == 1.0  # no ramp
+
+
+@pytest.mark.parametrize("method", ["admd", "mse", "mgd"])
+def test_during_the_ramp_the_student_gets_its_share_of_the_gradient_and_the_rest_is_unchanged(method):
+    full = KDCriterion(method, STUDENT, TEACHER)
+    ramped = KDCriterion(method, STUDENT, TEACHER, align_warmup_epochs=1.0, ramp_epochs=4.0)
+    ramped.load_state_dict(full.state_dict())
+    outs, grads = [], []
+    for criterion, epoch in ((full, 2.0), (ramped, 2.0)):  # the ramp is a quarter of the way: share 0.25
+        student = [s.requires_grad_(True) for s in pyramid(STUDENT)]
+        torch.manual_seed(0)  # MGD draws its mask
+        out = criterion(student, pyramid(TEACHER, seed=1), epoch=epoch)
+        out.loss.backward()
+        outs.append(out)
+        grads.append(([s.grad for s in student], [p.grad for p in criterion.align.parameters()]))
+    assert torch.equal(outs[0].raw, outs[1].raw) and torch.equal(outs[0].loss, outs[1].loss)
+    for g_full, g_ramp in zip(grads[0][0], grads[1][0]):
+        assert torch.allclose(g_ramp, 0.25 * g_full, rtol=1e-5, atol=1e-12) and g_full.abs().sum() > 0
+    for g_full, g_ramp in zip(grads[0][1], grads[1][1]):  # the connectors learn at the full rate
+        assert torch.allclose(g_ramp, g_full, rtol=1e-5, atol=1e-12)
+
+
 def test_mgd_generators_are_among_the_criterion_parameters():
     criterion = KDCriterion("mgd", STUDENT, TEACHER)
     params = {id(p) for p in criterion.parameters()}
