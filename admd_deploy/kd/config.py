@@ -36,6 +36,8 @@ from admd_deploy.errors import UsageError
 
 WEIGHT_MODES = ("adaptive", "constant", "linear")
 
+ALIGN_INITS = ("random", "lstsq")
+
 TEACHER_SUFFIXES = (".pt", ".yaml", ".yml")
 
 
@@ -56,7 +58,7 @@ def resolve_loss_weight(cfg: dict[str, Any]) -> dict[str, Any]:
 
 # Knobs added after cache keys were first written, each with its value that trains exactly as before it existed.
 # cache_form() leaves such a knob out while it holds that value, so runs finished before it was added stay cached.
-KEY_NEUTRAL: dict[str, Any] = {"ramp_epochs": 0.0}
+KEY_NEUTRAL: dict[str, Any] = {"ramp_epochs": 0.0, "align_init": "random"}
 
 
 def cache_form(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -163,6 +165,13 @@ class DistillConfig:
         help="Epochs at the start during which the KD loss trains only the align connectors (the student's maps "
              "are detached), so that a randomly initialised connector does not push a pretrained student's "
              "features around (FitNets' hint stage). 0 = off.")
+    align_init: str = knob(
+        "random", choices=ALIGN_INITS,
+        help="How the align connectors start distilling: ``random`` (PyTorch's init, trained by the KD loss) or "
+             "``lstsq`` (during the connector warm-up the student and teacher maps are accumulated, and when it ends "
+             "each connector is set to the least-squares map from student to teacher features, so the student is "
+             "taught the part of the discrepancy no linear map explains). ``lstsq`` needs "
+             "``align_warmup_epochs > 0``.")
     ramp_epochs: float = knob(
         0.0, low=0, note="0 = the student gets the whole KD gradient at once",
         help="Epochs after the connector warm-up over which the share of the KD gradient that reaches the student "
@@ -314,6 +323,10 @@ def check_knobs(values: Mapping[str, Any], spec: type = DistillConfig) -> None:
     for f in knob_fields(spec):
         if f.name in values and f.name != "teacher":
             check_knob(f.name, values[f.name], spec=spec)
+    if values.get("align_init") == "lstsq" and values.get("align_warmup_epochs", spec.align_warmup_epochs) == 0:
+        raise UsageError("distill.align_init 'lstsq' fits the connectors on the maps seen during the connector warm-up, "
+                         "but distill.align_warmup_epochs is 0: set align_warmup_epochs > 0 (e.g. 1) or "
+                         "align_init: random")
     method, params = values.get("method", spec.method), values.get("params") or {}
     if method == "none":
         if params:

@@ -51,6 +51,11 @@ def _scale_grad(x: Tensor, share: float) -> Tensor:
     return frozen + share * (x - frozen)
 
 
+def _locations(x: Tensor) -> Tensor:
+    """``(N, C, H, W)`` -> ``(N*H*W, C)`` float64, detached."""
+    return x.detach().permute(0, 2, 3, 1).reshape(-1, x.shape[1]).double()
+
+
 class KDCriterion(nn.Module):
     """Align the student's maps, apply the per-level loss, weight the sum.
 
@@ -68,6 +73,10 @@ class KDCriterion(nn.Module):
             trains the align connectors (and a loss's own modules) only.
         ramp_epochs: After the connector warm-up, the share of the KD gradient that reaches the
             student rises linearly from 0 to 1 over this many epochs (:meth:`student_share`); 0 = at once.
+        align_init: ``random`` or ``lstsq``: accumulate the maps of the connector warm-up's training
+            steps and, at the first step after it, set each 1x1 connector to the least-squares map
+            from student to teacher features (:meth:`fit_align`). Needs ``align_warmup_epochs > 0``.
+        ridge: The least-squares fit's ridge, relative to the mean diagonal of the student's Gram matrix.
 
     Raises:
         ValueError: ``method`` is ``none`` or unknown, the channel lists differ in length, or a
@@ -86,6 +95,8 @@ class KDCriterion(nn.Module):
         total_epochs: float | None = None,
         align_warmup_epochs: float = 0.0,
         ramp_epochs: float = 0.0,
+        align_init: str = "random",
+        ridge: float = 1e-3,
     ) -> None:
         super().__init__()
         if method == NONE:
@@ -93,9 +104,24 @@ class KDCriterion(nn.Module):
         self.method = method
         self.align_warmup_epochs = float(check_knob("align_warmup_epochs", align_warmup_epochs, required=True))
         self.ramp_epochs = float(check_knob("ramp_epochs", ramp_epochs, required=True))
+        self.align_init = check_knob("align_init", align_init, required=True)
+        if self.align_init == "lstsq" and self.align_warmup_epochs <= 0:
+            raise ValueError("align_init 'lstsq' fits the connectors on the maps of the connector warm-up: "
+                             "pass align_warmup_epochs > 0")
+        self.ridge = float(ridge)
         self.student_channels = list(student_channels)
         self.teacher_channels = list(teacher_channels)
         self.align = build_align(self.student_channels, self.teacher_channels)
+        # The least-squares statistics, per level: sum of [s, 1]^T [s, 1], of [s, 1]^T t and of t^2 over every location
+        # of the warm-up's training steps (float64, in the state_dict so that a resume inside the warm-up keeps them).
+        self.register_buffer("align_fitted", torch.zeros((), dtype=torch.bool))
+        self._fit_levels = [i for i, m in enumerate(self.align) if isinstance(m, nn.Conv2d)] \
+            if self.align_init == "lstsq" else []
+        for i in self._fit_levels:
+            cs, ct = self.student_channels[i], self.teacher_channels[i]
+            self.register_buffer(f"fit_gram{i}", torch.zeros(cs + 1, cs + 1, dtype=torch.float64))
+            self.register_buffer(f"fit_cross{i}", torch.zeros(cs + 1, ct, dtype=torch.float64))
+            self.register_buffer(f"fit_tt{i}", torch.zeros((), dtype=torch.float64))
         params = dict(loss_params or {})
         self.losses = nn.ModuleList(build_loss(method, ct, **params) for ct in self.teacher_channels)
         weight_kwargs = dict(weighting or {})
@@ -159,6 +185,11 @@ class KDCriterion(nn.Module):
         terms: list[Tensor] = []
         discrepancy: list[Tensor] = []
         share = self.student_share(epoch)  # 0: the connectors learn first and the student is left alone
+        if self._fit_levels and not bool(self.align_fitted) and self.training:
+            if share == 0.0:
+                self._accumulate(student_feats, teacher_feats)
+            else:
+                self.fit_align()
         for level, (s, t) in enumerate(zip(student_feats, teacher_feats)):
             cs, ct = self.student_channels[level], self.teacher_channels[level]
             same_grid = s.shape[0] == t.shape[0] and s.shape[2:] == t.shape[2:]
@@ -176,6 +207,59 @@ class KDCriterion(nn.Module):
         raw = torch.stack(terms).sum()
         weight = self.weighting(raw, epoch)
         return KDOutput(loss=self.loss_weight * weight * raw, raw=raw.detach(), weight=weight, discrepancy=discrepancy)
+
+    @torch.no_grad()
+    def _accumulate(self, student_feats: Sequence[Tensor], teacher_feats: Sequence[Tensor]) -> None:
+        for i in self._fit_levels:
+            s, t = _locations(student_feats[i]), _locations(teacher_feats[i])
+            if s.shape[0] != t.shape[0]:
+                return  # forward() raises on the mismatch with its own message
+            s1 = torch.cat([s, s.new_ones(s.shape[0], 1)], 1)
+            getattr(self, f"fit_gram{i}").add_(s1.T @ s1)
+            getattr(self, f"fit_cross{i}").add_(s1.T @ t)
+            getattr(self, f"fit_tt{i}").add_(t.pow(2).sum())
+
+    @torch.no_grad()
+    def fit_align(self) -> list[tuple[float, float]]:
+        """Set each 1x1 connector to the ridge least-squares map from the accumulated student to teacher maps.
+
+        Solves ``(G + r I) W = C`` per level, with ``G`` the Gram matrix of the student features with a
+        constant column (the bias, not penalised), ``C`` their products with the teacher features and ``r`` =
+        ``ridge`` times the mean diagonal of ``G``'s feature part; in float64, the sums across DDP ranks.
+        Marks the criterion fitted (a buffer, so a resumed run does not fit again).
+
+        Returns:
+            Per fitted level, the mean squared discrepancy ``(T - A)^2`` over the accumulated locations
+            before and after the fit.
+        """
+        from admd_deploy.kd.weighting import mean_across_ranks
+
+        report: list[tuple[float, float]] = []
+        for i in self._fit_levels:
+            gram, cross, tt = (mean_across_ranks(getattr(self, f"fit_{k}{i}")) for k in ("gram", "cross", "tt"))
+            n = float(gram[-1, -1])
+            if n <= 0:
+                LOGGER.warning("align_init lstsq: level %d saw no training step in the warm-up; its connector "
+                               "keeps its trained weights", i)
+                continue
+            conv = self.align[i]
+            cs, ct = self.student_channels[i], self.teacher_channels[i]
+            w_old = torch.cat([conv.weight.reshape(ct, cs).T, conv.bias.reshape(1, ct)]).double()
+            penalty = torch.eye(cs + 1, dtype=torch.float64, device=gram.device)
+            penalty[-1, -1] = 0.0
+            scale = self.ridge * float(torch.diagonal(gram)[:cs].mean().clamp_min(1e-12))
+            w = torch.linalg.solve(gram + scale * penalty, cross)
+
+            def mse(m: Tensor) -> float:  # mean over locations and channels of (t - [s, 1] m)^2
+                return float((tt - 2 * (m * cross).sum() + (m * (gram @ m)).sum()) / (n * ct))
+
+            report.append((mse(w_old), mse(w)))
+            conv.weight.copy_(w[:cs].T.reshape(ct, cs, 1, 1).to(conv.weight.dtype))
+            conv.bias.copy_(w[cs].to(conv.bias.dtype))
+        self.align_fitted.fill_(True)
+        LOGGER.info("align connectors fitted by least squares: mean (T - A)^2 per level %s",
+                    ", ".join(f"{a:.4g} -> {b:.4g}" for a, b in report))
+        return report
 
     @torch.no_grad()
     def teaching_maps(self, student_feats: Sequence[Tensor], teacher_feats: Sequence[Tensor]) -> list[Tensor]:

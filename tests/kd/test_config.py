@@ -29,7 +29,7 @@ def test_invalid_settings_fail_at_load_naming_the_field(fields, message):
 
 
 def test_unknown_key_lists_the_valid_keys():
-    with pytest.raises(ValueError, match=r"unknown key\(s\) distill.lamda; valid keys: align_warmup_epochs, beta, loss_weight, method"):
+    with pytest.raises(ValueError, match=r"unknown key\(s\) distill.lamda; valid keys: align_init, align_warmup_epochs, beta, loss_weight, method"):
         DistillConfig.from_dict({"method": "admd", "teacher": "t.pt", "lamda": 2})
 
 
@@ -53,7 +53,8 @@ def test_baseline_needs_no_teacher():
 # so that a change here (a renamed or added knob, a changed default) is a deliberate one. A knob added later is
 # hashed only away from its KEY_NEUTRAL value (cache_form), so that runs cached before it existed stay valid.
 DEFAULT_DICT = {"method": "admd", "teacher": "t.pt", "loss_weight": 0.25, "params": {}, "weight": None, "beta": 0.99,
-                "warmup_epochs": 1.0, "w_max": 10.0, "align_warmup_epochs": 1.0, "ramp_epochs": 0.0}
+                "warmup_epochs": 1.0, "w_max": 10.0, "align_warmup_epochs": 1.0, "align_init": "random",
+                "ramp_epochs": 0.0}
 
 
 def test_the_default_config_dict_has_the_keys_and_values_the_cache_keys_were_made_with():
@@ -66,10 +67,9 @@ def test_the_default_config_dict_has_the_keys_and_values_the_cache_keys_were_mad
 
 def test_a_knob_added_later_is_hashed_only_away_from_the_value_that_trains_as_before():
     base = DistillConfig(method="admd", teacher="t.pt").to_dict()
-    assert "ramp_epochs" not in cache_form(base) and cache_form(base) == {k: v for k, v in base.items()
-                                                                         if k != "ramp_epochs"}
-    ramped = DistillConfig(method="admd", teacher="t.pt", ramp_epochs=2.0).to_dict()
-    assert cache_form(ramped)["ramp_epochs"] == 2.0
+    assert cache_form(base) == {k: v for k, v in base.items() if k not in ("ramp_epochs", "align_init")}
+    ramped = DistillConfig(method="admd", teacher="t.pt", ramp_epochs=2.0, align_init="lstsq").to_dict()
+    assert cache_form(ramped)["ramp_epochs"] == 2.0 and cache_form(ramped)["align_init"] == "lstsq"
     assert DistillConfig.from_dict(base).ramp_epochs == 0.0 and DistillConfig.from_dict(ramped).ramp_epochs == 2.0
 
 
@@ -98,6 +98,10 @@ def test_knobs_without_a_teacher_are_checked_alone_and_give_the_dict_form_with_n
         ({"teacher": "t.pt", "weight": "constnt"}, "got 'constnt' (did you mean 'constant'?)"),
         ({"teacher": "t.pt", "align_warmup_epochs": -0.5},
          "distill.align_warmup_epochs must be >= 0 (0 = off); got -0.5"),
+        ({"teacher": "t.pt", "align_init": "lsq"}, "got 'lsq' (did you mean 'lstsq'?)"),
+        ({"teacher": "t.pt", "align_init": "lstsq", "align_warmup_epochs": 0},
+         "distill.align_init 'lstsq' fits the connectors on the maps seen during the connector warm-up, but "
+         "distill.align_warmup_epochs is 0: set align_warmup_epochs > 0 (e.g. 1) or align_init: random"),
     ],
 )
 def test_a_wrong_type_or_value_is_refused_by_the_declared_rule_in_one_line(fields, message):

@@ -134,6 +134,76 @@ def test_during_the_ramp_the_student_gets_its_share_of_the_gradient_and_the_rest
         assert torch.allclose(g_ramp, g_full, rtol=1e-5, atol=1e-12)
 
 
+def _linear_teacher(student, weight, bias):
+    """Teacher maps that are exactly ``weight @ s + bias`` at every location of level 0; level 1 as given."""
+    t0 = torch.einsum("oc,nchw->nohw", weight, student[0]) + bias.view(1, -1, 1, 1)
+    return [t0, student[1].clone()]
+
+
+@pytest.mark.parametrize("method", ["mse", "admd"])
+def test_lstsq_sets_the_connector_to_the_linear_map_behind_the_teacher_after_the_warmup(method):
+    g = torch.Generator().manual_seed(3)
+    weight, bias = torch.randn(8, 4, generator=g), torch.randn(8, generator=g)
+    criterion = KDCriterion(method, STUDENT, TEACHER, align_warmup_epochs=1.0, align_init="lstsq", ridge=0.0)
+    for step in range(4):  # the warm-up: statistics accumulate, the connector keeps its own (trained) weights
+        student = pyramid(STUDENT, seed=10 + step)
+        out = criterion(student, _linear_teacher(student, weight, bias), epoch=step / 4)
+        assert out.raw > 0.1 and not bool(criterion.align_fitted)
+    assert criterion.fit_gram0[-1, -1] == 4 * 2 * 16  # 4 steps of 2 images of 4x4 locations
+    student = pyramid(STUDENT, seed=99)
+    out = criterion(student, _linear_teacher(student, weight, bias), epoch=1.0)  # the first step after it: fitted
+    assert bool(criterion.align_fitted)
+    assert torch.allclose(criterion.align[0].weight[:, :, 0, 0], weight, atol=1e-4)
+    assert torch.allclose(criterion.align[0].bias, bias, atol=1e-4)
+    assert out.discrepancy[0] < 1e-8  # level 1 is an identity (8 -> 8) and is left alone
+    assert isinstance(criterion.align[1], nn.Identity) and not hasattr(criterion, "fit_gram1")
+
+
+def test_lstsq_reports_the_discrepancy_before_and_after_and_fits_once():
+    criterion = KDCriterion("mse", [4], [3], align_warmup_epochs=1.0, align_init="lstsq")
+    s = [torch.tensor([[[[1.0, 2.0]], [[0.0, 1.0]], [[1.0, 1.0]], [[3.0, 0.0]]]])]  # 1 image, 4 channels, 1x2
+    t = [torch.tensor([[[[2.0, 4.0]], [[1.0, 1.0]], [[0.0, 0.0]]]])]
+    criterion(s, t, epoch=0.0)
+    with torch.no_grad():  # a connector with zero weights and bias: (T - A)^2 = T^2, mean (4 + 16 + 1 + 1) / 6
+        criterion.align[0].weight.zero_()
+        criterion.align[0].bias.zero_()
+    (before, after), = criterion.fit_align()
+    assert before == pytest.approx(22 / 6) and after < 1e-3  # 2 locations, 5 unknowns a channel: an exact fit
+    fitted = criterion.align[0].weight.clone()
+    criterion(s, t, epoch=2.0)  # already fitted: the connector is left to the optimiser
+    assert torch.equal(criterion.align[0].weight, fitted)
+
+
+def test_lstsq_accumulates_only_in_training_mode_and_survives_a_resume_inside_the_warmup():
+    g = torch.Generator().manual_seed(4)
+    weight, bias = torch.randn(8, 4, generator=g), torch.randn(8, generator=g)
+    batches = [pyramid(STUDENT, seed=20 + k) for k in range(3)]
+    whole = KDCriterion("mse", STUDENT, TEACHER, align_warmup_epochs=1.0, align_init="lstsq")
+    first = KDCriterion("mse", STUDENT, TEACHER, align_warmup_epochs=1.0, align_init="lstsq")
+    first.eval()
+    first(batches[0], _linear_teacher(batches[0], weight, bias), epoch=0.0)
+    assert first.fit_gram0.abs().sum() == 0  # validation passes do not count
+    first.train()
+    for k, crit in ((0, whole), (1, whole), (2, whole), (0, first), (1, first)):
+        crit(batches[k], _linear_teacher(batches[k], weight, bias), epoch=k / 3)
+    resumed = KDCriterion("mse", STUDENT, TEACHER, align_warmup_epochs=1.0, align_init="lstsq")
+    resumed.load_state_dict(first.state_dict())  # what the sidecar checkpoint holds
+    resumed(batches[2], _linear_teacher(batches[2], weight, bias), epoch=2 / 3)
+    for crit in (whole, resumed):
+        crit(batches[0], _linear_teacher(batches[0], weight, bias), epoch=1.0)
+    assert torch.allclose(whole.align[0].weight, resumed.align[0].weight)
+    again = KDCriterion("mse", STUDENT, TEACHER, align_warmup_epochs=1.0, align_init="lstsq")
+    again.load_state_dict(whole.state_dict())
+    kept = again.align[0].weight.clone()
+    again(batches[1], _linear_teacher(batches[1], weight, bias), epoch=1.5)  # fitted before the resume: not again
+    assert torch.equal(again.align[0].weight, kept)
+
+
+def test_lstsq_without_a_warmup_is_refused_with_the_fix():
+    with pytest.raises(ValueError, match="align_init 'lstsq' fits the connectors .* align_warmup_epochs > 0"):
+        KDCriterion("mse", STUDENT, TEACHER, align_init="lstsq")
+
+
 def test_mgd_generators_are_among_the_criterion_parameters():
     criterion = KDCriterion("mgd", STUDENT, TEACHER)
     params = {id(p) for p in criterion.parameters()}
