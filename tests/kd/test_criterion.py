@@ -160,7 +160,7 @@ def test_lstsq_sets_the_connector_to_the_linear_map_behind_the_teacher_after_the
 
 
 def test_lstsq_reports_the_discrepancy_before_and_after_and_fits_once():
-    criterion = KDCriterion("mse", [4], [3], align_warmup_epochs=1.0, align_init="lstsq")
+    criterion = KDCriterion("mse", [4], [3], align_warmup_epochs=1.0, align_init="lstsq", ridge=1e-6)
     s = [torch.tensor([[[[1.0, 2.0]], [[0.0, 1.0]], [[1.0, 1.0]], [[3.0, 0.0]]]])]  # 1 image, 4 channels, 1x2
     t = [torch.tensor([[[[2.0, 4.0]], [[1.0, 1.0]], [[0.0, 0.0]]]])]
     criterion(s, t, epoch=0.0)
@@ -172,6 +172,19 @@ def test_lstsq_reports_the_discrepancy_before_and_after_and_fits_once():
     fitted = criterion.align[0].weight.clone()
     criterion(s, t, epoch=2.0)  # already fitted: the connector is left to the optimiser
     assert torch.equal(criterion.align[0].weight, fitted)
+
+
+def test_lstsq_shrinks_the_map_by_the_ridge_relative_to_the_students_scale():
+    # One student channel s = (1, -1) at two locations, teacher (2s, -s): G = [[2, 0], [0, 2]], C = [[4, -2], [0, 0]].
+    # The ridge is r * mean diag(G[:1, :1]) = 2r on the weight only, so w = (2, -1) * 2 / (2 + 2r), bias 0.
+    s = [torch.tensor([[[[1.0, -1.0]]]])]
+    t = [torch.tensor([[[[2.0, -2.0]], [[-1.0, 1.0]]]])]
+    for r in (0.1, 1.0):
+        criterion = KDCriterion("mse", [1], [2], align_warmup_epochs=1.0, align_init="lstsq", ridge=r)
+        criterion(s, t, epoch=0.0)
+        criterion.fit_align()
+        assert torch.allclose(criterion.align[0].weight.flatten(), torch.tensor([2.0, -1.0]) / (1 + r))
+        assert torch.allclose(criterion.align[0].bias, torch.zeros(2), atol=1e-7)
 
 
 def test_lstsq_accumulates_only_in_training_mode_and_survives_a_resume_inside_the_warmup():
