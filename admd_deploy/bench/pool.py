@@ -160,7 +160,11 @@ class PooledDelta(stats.PairedDelta):
 
 
 def _config_key(cfg: Mapping[str, Any]) -> str:
-    return json.dumps(cfg, sort_keys=True, default=str)
+    """The config as the cache keys see it: a knob added after a folder ran, at the value that trains as before it
+    existed, matches the folder's config without it (:func:`~admd_deploy.kd.config.cache_form`)."""
+    from admd_deploy.kd.config import cache_form
+
+    return json.dumps(cache_form(dict(cfg)), sort_keys=True, default=str)
 
 
 def pool(sources: Sequence[Source], confidence: float = 0.95, notes: list[str] | None = None) -> list[PooledDelta]:

@@ -73,6 +73,16 @@ def test_one_name_with_two_configs_stays_two_methods(tmp_path):
     assert all(r.verdict == TOO_FEW and len(r.seeds) == 1 for r in rows)
 
 
+def test_a_knob_added_later_at_its_neutral_value_pools_with_a_folder_that_ran_before_it_existed(tmp_path):
+    newer = {**ADMD, "align_init": "random", "ramp_epochs": 0.0}  # what a newer bench kd records for the same run
+    a = bench_folder(tmp_path / "a", [0], [0.50], {"admd": [0.51]})
+    b = bench_folder(tmp_path / "b", [1], [0.50], {"admd": [0.52], "admd:align_init=lstsq": [0.53]},
+                     configs={"admd": newer, "admd:align_init=lstsq": {**newer, "align_init": "lstsq"}})
+    rows = {r.method: r for r in pool([load_source(str(a)), load_source(str(b))])}
+    assert sorted(rows) == ["admd", "admd:align_init=lstsq"]  # not "admd (...)" twice
+    assert rows["admd"].seeds == ("a:0", "b:1") and rows["admd:align_init=lstsq"].seeds == ("b:1",)
+
+
 def test_a_pair_copied_into_a_second_folder_counts_once(tmp_path):
     a = bench_folder(tmp_path / "a", [0], [0.50], {"admd": [0.52]})
     b = bench_folder(tmp_path / "b", [0, 1], [0.50, 0.49], {"admd": [0.52, 0.50]})
