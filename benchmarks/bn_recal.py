@@ -22,29 +22,15 @@ import tempfile
 from pathlib import Path
 
 import admd_deploy  # noqa: F401  (keeps Ultralytics offline)
-import numpy as np
 import torch
 
 from admd_deploy.pipeline.evaluate import val_metrics
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
-
-
-def letterbox(img: np.ndarray, size: int) -> np.ndarray:
-    import cv2
-
-    h, w = img.shape[:2]
-    r = min(size / h, size / w)
-    nh, nw = round(h * r), round(w * r)
-    out = np.full((size, size, 3), 114, dtype=np.uint8)
-    top, left = (size - nh) // 2, (size - nw) // 2
-    out[top:top + nh, left:left + nw] = cv2.resize(img, (nw, nh))
-    return out
+from admd_deploy.pipeline.exporting import letterboxed
+from admd_deploy.ultra.checkpoints import load_checkpoint
+from admd_deploy.ultra.snapshots import IMAGE_SUFFIXES
 
 
 def recalibrate(model: torch.nn.Module, files: list[Path], batch: int, batches: int, imgsz: int) -> None:
-    import cv2
-
     for m in model.modules():
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
             m.reset_running_stats()
@@ -52,9 +38,7 @@ def recalibrate(model: torch.nn.Module, files: list[Path], batch: int, batches: 
     model.train()
     with torch.no_grad():
         for i in range(batches):
-            chunk = files[i * batch:(i + 1) * batch]
-            ims = np.stack([letterbox(cv2.imread(str(p))[:, :, ::-1], imgsz) for p in chunk])
-            model(torch.from_numpy(ims).permute(0, 3, 1, 2).float() / 255)
+            model(torch.from_numpy(letterboxed(files[i * batch:(i + 1) * batch], imgsz)))
     model.eval()
 
 
@@ -75,9 +59,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for path in args.checkpoints:
             before = val_metrics(path, str(args.data), args.imgsz, args.batch, "cpu")
-            ckpt = torch.load(path, map_location="cpu", weights_only=False)
+            model, ckpt = load_checkpoint(path)  # the EMA if present, float32, as Ultralytics loads it
             key = "ema" if ckpt.get("ema") is not None else "model"
-            model = ckpt[key].float()
             recalibrate(model, files, args.batch, args.batches, args.imgsz)
             ckpt[key] = model
             if key == "ema":

@@ -25,19 +25,18 @@ import argparse
 from pathlib import Path
 
 import admd_deploy  # noqa: F401  (keeps Ultralytics offline)
-import numpy as np
 import torch
 
 from admd_deploy.kd.align import build_align
 from admd_deploy.kd.taps import FeatureTap
+from admd_deploy.pipeline.exporting import letterboxed
+from admd_deploy.ultra.checkpoints import load_checkpoint
 from admd_deploy.ultra.model import detection_head
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+from admd_deploy.ultra.snapshots import IMAGE_SUFFIXES
 
 
 def load(path: Path) -> torch.nn.Module:
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    return (ckpt.get("ema") or ckpt["model"]).float().eval()
+    return load_checkpoint(path)[0].float().eval()
 
 
 def maps(model: torch.nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
@@ -47,16 +46,11 @@ def maps(model: torch.nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
 
 
 def images(folder: Path, batch: int, batches: int, imgsz: int) -> list[torch.Tensor]:
-    import cv2
-
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:batch * batches]
     if not files:
-        raise SystemExit(f"{folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    out = []
-    for i in range(0, len(files), batch):  # the last batch may be short, as in training
-        ims = [cv2.resize(cv2.imread(str(p))[:, :, ::-1], (imgsz, imgsz)) for p in files[i:i + batch]]
-        out.append(torch.from_numpy(np.stack(ims)).permute(0, 3, 1, 2).float() / 255)
-    return out
+        raise SystemExit(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)})")
+    # letterboxed as Ultralytics' val does; the last batch may be short, as in training
+    return [torch.from_numpy(letterboxed(files[i:i + batch], imgsz)) for i in range(0, len(files), batch)]
 
 
 def locations(x: torch.Tensor) -> torch.Tensor:

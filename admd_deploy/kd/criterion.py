@@ -122,6 +122,7 @@ class KDCriterion(nn.Module):
         self.register_buffer("align_fitted", torch.zeros((), dtype=torch.bool))
         self._fit_levels = [i for i, m in enumerate(self.align) if isinstance(m, nn.Conv2d)] \
             if self.align_init == "lstsq" else []
+        self._fit_pending = bool(self._fit_levels)  # False once fitted: no buffer read (a device sync) per step
         for i in self._fit_levels:
             cs, ct = self.student_channels[i], self.teacher_channels[i]
             self.register_buffer(f"fit_gram{i}", torch.zeros(cs + 1, cs + 1, dtype=torch.float64))
@@ -190,9 +191,12 @@ class KDCriterion(nn.Module):
         terms: list[Tensor] = []
         discrepancy: list[Tensor] = []
         share = self.student_share(epoch)  # 0: the connectors learn first and the student is left alone
-        if self._fit_levels and not bool(self.align_fitted) and self.training:
-            if share == 0.0:
-                self._accumulate(student_feats, teacher_feats)
+        accumulate = False
+        if self._fit_pending and self.training:
+            if bool(self.align_fitted):  # fitted before a resume
+                self._fit_pending = False
+            elif share == 0.0:
+                accumulate = True
             else:
                 self.fit_align()
         for level, (s, t) in enumerate(zip(student_feats, teacher_feats)):
@@ -203,6 +207,8 @@ class KDCriterion(nn.Module):
                     f"level {level}: expected student (N, {cs}, H, W) and teacher (N, {ct}, H, W) with the same "
                     f"N, H, W; got student {tuple(s.shape)}, teacher {tuple(t.shape)}"
                 )
+            if accumulate and level in self._fit_levels:
+                self._accumulate(level, s, t)
             with torch.autocast(device_type=s.device.type, enabled=False):
                 a = self.align[level](_scale_grad(s.float(), share))
             score = None if teacher_scores is None else teacher_scores[level]
@@ -214,15 +220,12 @@ class KDCriterion(nn.Module):
         return KDOutput(loss=self.loss_weight * weight * raw, raw=raw.detach(), weight=weight, discrepancy=discrepancy)
 
     @torch.no_grad()
-    def _accumulate(self, student_feats: Sequence[Tensor], teacher_feats: Sequence[Tensor]) -> None:
-        for i in self._fit_levels:
-            s, t = _locations(student_feats[i]), _locations(teacher_feats[i])
-            if s.shape[0] != t.shape[0]:
-                return  # forward() raises on the mismatch with its own message
-            s1 = torch.cat([s, s.new_ones(s.shape[0], 1)], 1)
-            getattr(self, f"fit_gram{i}").add_(s1.T @ s1)
-            getattr(self, f"fit_cross{i}").add_(s1.T @ t)
-            getattr(self, f"fit_tt{i}").add_(t.pow(2).sum())
+    def _accumulate(self, level: int, student: Tensor, teacher: Tensor) -> None:
+        s, t = _locations(student), _locations(teacher)
+        s1 = torch.cat([s, s.new_ones(s.shape[0], 1)], 1)
+        getattr(self, f"fit_gram{level}").add_(s1.T @ s1)
+        getattr(self, f"fit_cross{level}").add_(s1.T @ t)
+        getattr(self, f"fit_tt{level}").add_(t.pow(2).sum())
 
     @torch.no_grad()
     def fit_align(self) -> list[tuple[float, float]]:
@@ -262,6 +265,7 @@ class KDCriterion(nn.Module):
             conv.weight.copy_(w[:cs].T.reshape(ct, cs, 1, 1).to(conv.weight.dtype))
             conv.bias.copy_(w[cs].to(conv.bias.dtype))
         self.align_fitted.fill_(True)
+        self._fit_pending = False
         LOGGER.info("align connectors fitted by least squares: mean (T - A)^2 per level %s",
                     ", ".join(f"{a:.4g} -> {b:.4g}" for a, b in report))
         return report
