@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from admd_deploy.kd.config import DistillConfig, knob_docs, knob_fields, knob_signature
+from admd_deploy.kd.config import DistillConfig, knob_docs, knob_fields, knob_signature, start_defaults
 from admd_deploy.errors import MissingFileError, UsageError
 
 LOGGER = logging.getLogger(__name__)
@@ -131,6 +131,7 @@ def distill(
     _check_train_args(train_args)
     config = None
     if not resume:  # a resumed run continues with the settings saved in its checkpoint
+        knobs = start_defaults(knobs, trained=Path(str(student)).suffix == ".pt")
         config = DistillConfig(
             teacher=None if method == "none" or teacher is None else _model_spec(teacher, "teacher"), **knobs)
     if task is not None and task not in TASKS:

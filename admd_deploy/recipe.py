@@ -18,7 +18,7 @@ import yaml
 
 from admd_deploy import checks
 from admd_deploy.errors import UsageError
-from admd_deploy.kd.config import DistillConfig, check_knobs, knob_fields, with_knobs
+from admd_deploy.kd.config import DistillConfig, check_knobs, knob_fields, start_defaults, with_knobs
 from admd_deploy.schema import RecipeError, dump, load, set_dotted
 
 DataSource = Literal["synthetic", "yolo", "dota", "dior"]
@@ -163,9 +163,10 @@ class DistillSection(TrainSettings):
         """The knobs of this section, by name (every field of :attr:`knob_spec` but the teacher)."""
         return {f.name: getattr(self, f.name) for f in knob_fields(self.knob_spec, recipe=True)}
 
-    def config(self, teacher: str | None) -> DistillConfig:
-        """The full settings, with ``teacher`` (unused by method ``none``)."""
-        knobs = self.knobs()
+    def config(self, teacher: str | None, *, trained: bool = False) -> DistillConfig:
+        """The full settings, with ``teacher`` (unused by method ``none``); ``trained``: the student starts from
+        trained weights, which sets the method's defaults for that start (:func:`~admd_deploy.kd.config.start_defaults`)."""
+        knobs = start_defaults(self.knobs(), trained)
         return self.knob_spec(**{**knobs, "params": dict(knobs["params"])},
                               teacher=None if self.method == "none" else teacher)
 
@@ -278,6 +279,12 @@ class Recipe:
                                      "Remove the pretrain section to start from a checkpoint of your own")
             if self.student.model is None:
                 raise UsageError("pretrain: needs student.model (a YAML); student.weights skips training altogether")
+
+    @property
+    def student_starts_trained(self) -> bool:
+        """Whether the student's training starts from trained weights: a ``.pt`` model, or the pretrain stage's."""
+        model = self.student.model
+        return model is not None and (self.pretrain is not None or Path(model).suffix == ".pt")
 
     @property
     def export_imgsz(self) -> int:

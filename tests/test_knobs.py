@@ -196,6 +196,19 @@ def test_the_distill_settings_in_the_cache_keys_are_what_they_were(monkeypatch):
     assert got == BENCH_KEYS
 
 
+def test_the_pipeline_keys_a_pretrained_admd_student_by_the_settings_it_trains_with(monkeypatch):
+    from admd_deploy.kd.config import DistillConfig, cache_form
+    from admd_deploy.pipeline import training
+
+    recipe = load_recipe(ROOT / "recipes" / "bench-kd-pretrained.yaml")  # a pretrain section: a trained start
+    monkeypatch.setattr(training, "student_common", lambda ctx: {})
+    ctx = types.SimpleNamespace(recipe=recipe, out=lambda stage: {})
+    variant = DistillConfig(method="admd", teacher="teacher.pt", align_init="lstsq", weight="constant").to_dict()
+    assert training.student_inputs(ctx)["distill"] == cache_form(variant)
+    config = recipe.distill.config("teacher.pt", trained=recipe.student_starts_trained)  # what run_student trains
+    assert (config.align_init_mode, config.weight_mode) == ("lstsq", "constant")
+
+
 # --------------------------------------------------------------------------------------------- CLI to API
 def test_the_cli_hands_only_the_knobs_it_was_given_to_distill(tmp_path, monkeypatch, capsys):
     import admd_deploy.api as api
@@ -235,3 +248,34 @@ def test_the_readmes_knob_table_names_each_knob_by_its_recipe_key_and_flag():
     for f in knob_fields(recipe=True):
         flag = f.metadata["knob"].cli_flag(f.name)
         assert any(key.startswith((f"`{f.name}`", f"`{f.name}:")) and f"`{flag}" in cli for _, key, cli, _ in rows), f.name
+
+
+@pytest.mark.parametrize(("student", "expected"), [("student.pt", ("lstsq", "constant")), ("yolo11n-obb.yaml", (None, None))])
+def test_the_python_api_gives_a_trained_admd_student_its_fine_tuning_defaults(tmp_path, monkeypatch, stand_in_checkpoint,
+                                                                               student, expected):
+    import admd_deploy.data.check
+    import admd_deploy.ultra.trainer
+    from admd_deploy import api, checks
+
+    seen = {}
+
+    class Captured(RuntimeError):
+        pass
+
+    def trainer_for_task(task):
+        def make(overrides):
+            seen.update(overrides["distill"])
+            raise Captured
+
+        return make
+
+    monkeypatch.setattr(admd_deploy.ultra.trainer, "trainer_for_task", trainer_for_task)
+    monkeypatch.setattr(admd_deploy.data.check, "require_clean", lambda *a, **k: None)
+    monkeypatch.setattr(checks, "task_matches", lambda *a, **k: "obb")
+    if student.endswith(".pt"):
+        student = str(stand_in_checkpoint(tmp_path / student))
+    (tmp_path / "data.yaml").write_text("path: .\n")
+    with pytest.raises(Captured):
+        api.distill(str(stand_in_checkpoint(tmp_path / "t.pt")), student, tmp_path / "data.yaml", "admd",
+                    project=str(tmp_path / "runs"))
+    assert (seen["align_init"], seen["weight"]) == expected

@@ -88,7 +88,7 @@ def distill_config(recipe: Recipe, spec: str, teacher: str | None) -> dict[str, 
     Knobs in the spec (``admd:weight=constant``) are applied on top; the result is validated (without a
     teacher, ``None``, before the teacher has trained: the knobs alone).
     """
-    from admd_deploy.kd.config import DistillConfig
+    from admd_deploy.kd.config import DistillConfig, start_defaults
 
     method, overrides = parse_method_spec(spec)
     if method == "none":
@@ -99,6 +99,7 @@ def distill_config(recipe: Recipe, spec: str, teacher: str | None) -> dict[str, 
             cfg["params"] = {**cfg.get("params", {}), key.removeprefix("params."): value}
         else:
             cfg[key] = value
+    cfg = start_defaults(cfg, recipe.student_starts_trained)  # after the spec's knobs: only what is left unset
     try:
         if teacher is None:
             return DistillConfig.knob_dict(cfg)

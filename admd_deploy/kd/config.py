@@ -24,6 +24,7 @@ import dataclasses
 import difflib
 import functools
 import inspect
+import logging
 import math
 import types
 import typing
@@ -33,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from admd_deploy.errors import UsageError
+
+LOGGER = logging.getLogger(__name__)
 
 WEIGHT_MODES = ("adaptive", "constant", "linear")
 
@@ -58,13 +61,41 @@ def resolve_loss_weight(cfg: dict[str, Any]) -> dict[str, Any]:
 
 # Knobs added after cache keys were first written, each with its value that trains exactly as before it existed.
 # cache_form() leaves such a knob out while it holds that value, so runs finished before it was added stay cached.
-KEY_NEUTRAL: dict[str, Any] = {"ramp_epochs": 0.0, "align_init": "random"}
+KEY_NEUTRAL: dict[str, tuple[Any, ...]] = {"ramp_epochs": (0.0,), "align_init": ("random", None)}
 
 
 def cache_form(cfg: dict[str, Any]) -> dict[str, Any]:
     """``cfg`` (a config's dict form) as the cache keys hash it: without the :data:`KEY_NEUTRAL` knobs at their
     neutral values. Only for hashing: a dict read back (``from_dict``) must keep every knob."""
-    return {k: v for k, v in cfg.items() if not (k in KEY_NEUTRAL and v == KEY_NEUTRAL[k])}
+    return {k: v for k, v in cfg.items() if not (k in KEY_NEUTRAL and v in KEY_NEUTRAL[k])}
+
+
+# ADMD's defaults when the student starts from trained weights (fine-tuning a pretrained student), chosen on the
+# pretrained tuning split and checked on the evaluation split (BENCHMARKS.md, "The epoch-2 fall is BatchNorm lag; a
+# least-squares connector"): the connector fitted by least squares at the end of its warm-up, and a constant weight.
+# From scratch the library defaults (a trained connector, the adaptive weight) keep their measured gain.
+TRAINED_START_DEFAULTS: dict[str, dict[str, Any]] = {"admd": {"align_init": "lstsq", "weight": "constant"}}
+
+
+def start_defaults(knobs: Mapping[str, Any], trained: bool) -> dict[str, Any]:
+    """``knobs`` with the defaults for the student's start filled in: a copy, every value set by the user kept.
+
+    When the student starts from trained weights (``trained``) and ``align_init`` is left at ``None``, a method
+    in :data:`TRAINED_START_DEFAULTS` gets those values for every knob left at ``None`` (for ADMD: ``align_init:
+    lstsq`` and ``weight: constant``). Nothing changes from scratch, for the other methods, when ``align_init`` is
+    set (``random`` keeps ADMD's adaptive weight too), or without a connector warm-up (``lstsq`` fits on it).
+    """
+    out = dict(knobs)
+    fills = TRAINED_START_DEFAULTS.get(out.get("method", DistillConfig.method), {})
+    warmup = out.get("align_warmup_epochs", DistillConfig.align_warmup_epochs)
+    if not trained or not fills or out.get("align_init") is not None or not warmup or warmup <= 0:
+        return out
+    filled = {k: v for k, v in fills.items() if out.get(k) is None}
+    if filled:
+        LOGGER.info("distill: the student starts from trained weights, so %s runs with %s (its fine-tuning defaults, "
+                    "BENCHMARKS.md); set them in the recipe to override", out.get("method", DistillConfig.method),
+                    ", ".join(f"{k}: {v}" for k, v in filled.items()))
+    return {**out, **filled}
 
 
 @dataclass(frozen=True)
@@ -150,7 +181,8 @@ class DistillConfig:
     weight: str | None = knob(
         None, choices=WEIGHT_MODES,
         help="KD weight schedule: ``adaptive`` (ADMD's weight-increasing module), ``constant``, ``linear``; "
-             "``None`` means ``adaptive`` for admd and ``constant`` for the peers.")
+             "``None`` means ``adaptive`` for admd and ``constant`` for the peers (and ``constant`` for admd when its "
+             "student starts from trained weights: see ``align_init``).")
     beta: float = knob(
         0.99, low=0, high=1, high_open=True, note="EMA factor, e.g. 0.99",
         help="EMA factor of the KD loss tracked by the weighting module.")
@@ -165,13 +197,15 @@ class DistillConfig:
         help="Epochs at the start during which the KD loss trains only the align connectors (the student's maps "
              "are detached), so that a randomly initialised connector does not push a pretrained student's "
              "features around (FitNets' hint stage). 0 = off.")
-    align_init: str = knob(
-        "random", choices=ALIGN_INITS,
+    align_init: str | None = knob(
+        None, choices=ALIGN_INITS,
         help="How the align connectors start distilling: ``random`` (PyTorch's init, trained by the KD loss) or "
              "``lstsq`` (during the connector warm-up the student and teacher maps are accumulated, and when it ends "
              "each connector is set to the least-squares map from student to teacher features, so the student is "
              "taught the part of the discrepancy no linear map explains). ``lstsq`` needs "
-             "``align_warmup_epochs > 0``.")
+             "``align_warmup_epochs > 0``. ``None``: ``random``, except for admd with a student that starts from "
+             "trained weights (a ``.pt`` or a recipe's pretrain stage), which gets ``lstsq`` and, unless ``weight`` "
+             "is set, a constant weight: its measured better setting for fine-tuning (BENCHMARKS.md).")
     ramp_epochs: float = knob(
         0.0, low=0, note="0 = the student gets the whole KD gradient at once",
         help="Epochs after the connector warm-up over which the share of the KD gradient that reaches the student "
@@ -191,6 +225,11 @@ class DistillConfig:
     def knob_values(self) -> dict[str, Any]:
         """Every field but the teacher, by name."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "teacher"}
+
+    @property
+    def align_init_mode(self) -> str:
+        """The connector start in effect (resolving ``None``; :func:`start_defaults` fills it for a trained start)."""
+        return self.align_init or "random"
 
     @property
     def weight_mode(self) -> str:

@@ -206,11 +206,12 @@ def run_baseline(ctx: Context, out: Path) -> dict[str, Any]:
 def student_inputs(ctx: Context) -> dict[str, Any]:
     if ctx.recipe.student.weights:
         return {"weights_sha256": file_sha256(ctx.recipe.student.weights)}
-    from admd_deploy.kd.config import DistillConfig, cache_form
+    from admd_deploy.kd.config import DistillConfig, cache_form, start_defaults
 
     # The knobs as DistillConfig.to_dict() has them; the teacher is keyed by its sha256 below. "teacher" keeps the
     # value this key has always held (the teacher's path is not known before its stage), so finished runs stay cached.
-    cfg = {**DistillConfig.knob_dict(ctx.recipe.distill.knobs()),
+    knobs = start_defaults(ctx.recipe.distill.knobs(), ctx.recipe.student_starts_trained)
+    cfg = {**DistillConfig.knob_dict(knobs),
            "teacher": None if ctx.recipe.distill.method == "none" else "teacher.pt"}
     return {**student_common(ctx), "distill": cache_form(cfg), "teacher_sha256": ctx.out("teacher").get("sha256")}
 
@@ -219,5 +220,5 @@ def run_student(ctx: Context, out: Path) -> dict[str, Any]:
     if ctx.recipe.student.weights:
         w = ctx.recipe.student.weights
         return {"weights": w, "sha256": file_sha256(w), "trained": False}
-    cfg = ctx.recipe.distill.config(ctx.out("teacher")["weights"])
+    cfg = ctx.recipe.distill.config(ctx.out("teacher")["weights"], trained=ctx.recipe.student_starts_trained)
     return train(ctx, "student", out, start_model(ctx, "student"), ctx.recipe.distill, cfg.to_dict())

@@ -116,7 +116,7 @@ class KDTrainerMixin:
             total_epochs=float(self.epochs),
             align_warmup_epochs=self.distill.align_warmup_epochs,
             ramp_epochs=self.distill.ramp_epochs,
-            align_init=self.distill.align_init,
+            align_init=self.distill.align_init_mode,
         ).to(next(student.parameters()).device)
         if self.resume:
             self._kd_resume_state = self._read_sidecar(Path(self.args.resume))

@@ -83,14 +83,45 @@ def test_a_tiny_bench_writes_its_table_and_a_rerun_trains_nothing(tmp_path, monk
     assert again["rows"] == result["rows"]
 
 
-def _tiny_recipe(tmp_path, distill=None):
+def test_a_trained_student_start_runs_admd_with_its_fine_tuning_defaults(tmp_path, stand_in_checkpoint):
+    from admd_deploy.bench.kd import student_stages
+    from admd_deploy.pipeline.context import Context
+    from admd_deploy.pipeline.ledger import Ledger, stable_hash
+
+    scratch = _tiny_recipe(tmp_path)
+    assert not scratch.student_starts_trained
+    assert distill_config(scratch, "admd", "t.pt")["align_init"] is None  # trains as before: random, adaptive
+    stand_in_checkpoint(tmp_path / "student.pt")
+    recipe = _tiny_recipe(tmp_path, student="student.pt")
+    assert recipe.student_starts_trained
+    plain = distill_config(recipe, "admd", "t.pt")
+    assert plain["align_init"] == "lstsq" and plain["weight"] == "constant"
+    assert distill_config(recipe, "admd:weight=adaptive", "t.pt")["weight"] == "adaptive"  # a named knob wins
+    assert distill_config(recipe, "admd:align_init=random", "t.pt")["weight"] is None
+    assert distill_config(recipe, "mgd", "t.pt")["align_init"] is None  # the peers: as measured, unchanged
+    # The default trains what the benchmark measured as admd:align_init=lstsq:weight=constant: one cache key.
+    ctx = Context(recipe=recipe, run_dir=tmp_path, ledger=Ledger(tmp_path))
+    teacher = {"weights": "/nowhere/teacher.pt", "sha256": "a" * 64}
+    keys = {s.name: stable_hash(s.inputs(ctx)) for s in
+            student_stages(recipe, ["admd", "admd:align_init=lstsq:weight=constant"], [0], teacher)}
+    assert keys["admd/seed0"] == keys["admd-align_init-lstsq-weight-constant/seed0"]
+
+
+def test_a_pretrain_section_means_a_trained_student_start(tmp_path):
+    recipe = _tiny_recipe(tmp_path, extra={"pretrain": {"epochs": 1, "imgsz": 64, "batch": 8, "nbs": 8}})
+    assert recipe.student_starts_trained and recipe.student.model.endswith(".yaml")
+    assert distill_config(recipe, "admd", "t.pt")["align_init"] == "lstsq"
+
+
+def _tiny_recipe(tmp_path, distill=None, student="yolo11n-obb.yaml", extra=None):
     data = {
         "name": "tinybench", "task": "obb",
         "data": {"source": "synthetic", "synthetic": {"n_train": 16, "n_val": 8, "imgsz": 128, "max_objects": 4}},
         "teacher": {"model": "yolo11s-obb.yaml", "epochs": 1, "imgsz": 64, "batch": 8, "nbs": 8, "mosaic": 0.0},
-        "student": {"model": "yolo11n-obb.yaml"},
+        "student": {"model": student},
         "distill": {"method": "admd", "epochs": 1, "imgsz": 64, "batch": 8, "nbs": 8, "mosaic": 0.0, "close_mosaic": 0,
                     **(distill or {})},
+        **(extra or {}),
     }
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(data))

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from admd_deploy.kd.config import DistillConfig, cache_form
+from admd_deploy.kd.config import DistillConfig, cache_form, start_defaults
 
 
 @pytest.mark.parametrize(
@@ -53,7 +53,7 @@ def test_baseline_needs_no_teacher():
 # so that a change here (a renamed or added knob, a changed default) is a deliberate one. A knob added later is
 # hashed only away from its KEY_NEUTRAL value (cache_form), so that runs cached before it existed stay valid.
 DEFAULT_DICT = {"method": "admd", "teacher": "t.pt", "loss_weight": 0.25, "params": {}, "weight": None, "beta": 0.99,
-                "warmup_epochs": 1.0, "w_max": 10.0, "align_warmup_epochs": 1.0, "align_init": "random",
+                "warmup_epochs": 1.0, "w_max": 10.0, "align_warmup_epochs": 1.0, "align_init": None,
                 "ramp_epochs": 0.0}
 
 
@@ -71,6 +71,45 @@ def test_a_knob_added_later_is_hashed_only_away_from_the_value_that_trains_as_be
     ramped = DistillConfig(method="admd", teacher="t.pt", ramp_epochs=2.0, align_init="lstsq").to_dict()
     assert cache_form(ramped)["ramp_epochs"] == 2.0 and cache_form(ramped)["align_init"] == "lstsq"
     assert DistillConfig.from_dict(base).ramp_epochs == 0.0 and DistillConfig.from_dict(ramped).ramp_epochs == 2.0
+
+
+def test_align_init_left_unset_hashes_as_random_did():
+    unset, random = (DistillConfig(method="admd", teacher="t.pt", align_init=a).to_dict() for a in (None, "random"))
+    assert cache_form(unset) == cache_form(random)
+    assert DistillConfig(method="admd", teacher="t.pt").align_init_mode == "random"
+
+
+@pytest.mark.parametrize(("knobs", "trained", "expected"), [
+    # a trained start: ADMD's fine-tuning defaults fill what is unset
+    ({"method": "admd"}, True, {"method": "admd", "align_init": "lstsq", "weight": "constant"}),
+    ({"method": "admd", "align_init": None, "weight": None}, True,
+     {"method": "admd", "align_init": "lstsq", "weight": "constant"}),
+    ({}, True, {"align_init": "lstsq", "weight": "constant"}),  # method left unset is admd
+    # what the user set is kept
+    ({"method": "admd", "weight": "adaptive"}, True, {"method": "admd", "weight": "adaptive", "align_init": "lstsq"}),
+    ({"method": "admd", "align_init": "random"}, True, {"method": "admd", "align_init": "random"}),
+    ({"method": "admd", "align_init": "lstsq", "weight": None}, True,
+     {"method": "admd", "align_init": "lstsq", "weight": None}),
+    # lstsq fits on the connector warm-up: without one, nothing changes
+    ({"method": "admd", "align_warmup_epochs": 0}, True, {"method": "admd", "align_warmup_epochs": 0}),
+    # from scratch, and the peers: nothing changes
+    ({"method": "admd"}, False, {"method": "admd"}),
+    ({"method": "mgd"}, True, {"method": "mgd"}),
+    ({"method": "none"}, True, {"method": "none"}),
+])
+def test_start_defaults_fill_only_unset_knobs_of_a_trained_admd_start(knobs, trained, expected):
+    before = dict(knobs)
+    assert start_defaults(knobs, trained) == expected
+    assert knobs == before  # a copy
+
+
+def test_a_trained_admd_start_hashes_like_the_variant_it_was_measured_as():
+    # The bench's cached `admd:align_init=lstsq:weight=constant` runs are what the trained-start default trains.
+    default = DistillConfig(teacher="t.pt", **start_defaults({"method": "admd"}, True)).to_dict()
+    variant = DistillConfig(method="admd", teacher="t.pt", align_init="lstsq", weight="constant").to_dict()
+    assert cache_form(default) == cache_form(variant)
+    scratch = DistillConfig(teacher="t.pt", **start_defaults({"method": "admd"}, False)).to_dict()
+    assert cache_form(scratch) == cache_form(DistillConfig(method="admd", teacher="t.pt").to_dict())
 
 
 def test_knob_values_keep_the_type_they_were_given_so_cache_keys_do_not_move():
