@@ -26,6 +26,7 @@ import functools
 import inspect
 import logging
 import math
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -61,7 +62,7 @@ def resolve_loss_weight(cfg: dict[str, Any]) -> dict[str, Any]:
 
 # Knobs added after cache keys were first written, each with its value that trains exactly as before it existed.
 # cache_form() leaves such a knob out while it holds that value, so runs finished before it was added stay cached.
-KEY_NEUTRAL: dict[str, tuple[Any, ...]] = {"ramp_epochs": (0.0,), "align_init": ("random", None)}
+KEY_NEUTRAL: dict[str, tuple[Any, ...]] = {"ramp_epochs": (0.0,), "align_init": ("random", None), "levels": (None,)}
 
 
 def cache_form(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -212,6 +213,12 @@ class DistillConfig:
              "rises linearly from 0 to 1 (the loss value and the connectors' gradient are unchanged), so that "
              "the optimiser's moment estimates follow the new gradient instead of taking one large step when "
              "KD switches on. 0 = off.")
+
+    levels: str | None = knob(
+        None, note="comma-separated level names, e.g. P3,P4",
+        help="Which pyramid levels feeding the head are distilled, by name (``P3,P4``; ``P3+P4`` in a ``bench kd`` "
+             "method spec); ``None``: every level. "
+             "A level left out still has its connector and its discrepancy logged, but adds nothing to the KD loss.")
 
     def __post_init__(self) -> None:
         check_knobs(self.knob_values(), type(self))
@@ -366,6 +373,8 @@ def check_knobs(values: Mapping[str, Any], spec: type = DistillConfig) -> None:
         raise UsageError("distill.align_init 'lstsq' fits the connectors on the maps seen during the connector warm-up, "
                          "but distill.align_warmup_epochs is 0: set align_warmup_epochs > 0 (e.g. 1) or "
                          "align_init: random")
+    if values.get("levels") is not None:
+        parse_levels(values["levels"])
     method, params = values.get("method", spec.method), values.get("params") or {}
     if method == "none":
         if params:
@@ -378,6 +387,33 @@ def check_knobs(values: Mapping[str, Any], spec: type = DistillConfig) -> None:
         build_loss(method, 8, **params)
     except (TypeError, ValueError) as err:  # the loss refused the user's parameters (it names which and why)
         raise UsageError(f"distill.params: {err}") from err
+
+
+LEVEL_NAME = re.compile(r"P[1-9]")
+
+
+def parse_levels(levels: str, where: str = "distill.levels") -> list[str]:
+    """``"P3, P4"`` (or ``"P3+P4"``, for a ``bench kd --methods`` spec) -> ``["P3", "P4"]``; refuses an empty list, a
+    name that is not ``P<digit>``, a repeat."""
+    names = [n.strip() for n in re.split(r"[,+]", str(levels))]
+    bad = [n for n in names if not LEVEL_NAME.fullmatch(n)]
+    if bad or not names:
+        raise UsageError(f"{where} must be comma-separated pyramid level names like P3,P4; got {levels!r}")
+    if len(set(names)) != len(names):
+        raise UsageError(f"{where} names a level twice; got {levels!r}")
+    return names
+
+
+def level_mask(levels: str | None, available: Sequence[str], where: str = "distill.levels") -> list[bool]:
+    """Per level of ``available`` (the student's level names, head order), whether it is distilled."""
+    if levels is None:
+        return [True] * len(available)
+    names = parse_levels(levels, where)
+    missing = [n for n in names if n not in available]
+    if missing:
+        raise UsageError(f"{where}: {', '.join(missing)} is not a level of this student (its levels: "
+                         f"{', '.join(available)}); fix: name some of those, or remove levels to distil all")
+    return [n in names for n in available]
 
 
 # --------------------------------------------------------------------------------------------- derived forms

@@ -73,6 +73,8 @@ class KDCriterion(nn.Module):
             trains the align connectors (and a loss's own modules) only.
         ramp_epochs: After the connector warm-up, the share of the KD gradient that reaches the
             student rises linearly from 0 to 1 over this many epochs (:meth:`student_share`); 0 = at once.
+        distilled: Per level, whether its loss counts (default: every level). A level left out keeps its
+            connector and its logged discrepancy; it adds nothing to ``L_kd``.
         align_init: ``random`` or ``lstsq``: accumulate the maps of the connector warm-up's training
             steps and, at the first step after it, set each 1x1 connector to the least-squares map
             from student to teacher features (:meth:`fit_align`). Needs ``align_warmup_epochs > 0``.
@@ -102,6 +104,7 @@ class KDCriterion(nn.Module):
         ramp_epochs: float = 0.0,
         align_init: str = "random",
         ridge: float = 0.1,
+        distilled: Sequence[bool] | None = None,
     ) -> None:
         super().__init__()
         if method == NONE:
@@ -117,10 +120,14 @@ class KDCriterion(nn.Module):
         self.student_channels = list(student_channels)
         self.teacher_channels = list(teacher_channels)
         self.align = build_align(self.student_channels, self.teacher_channels)
+        self.distilled = [True] * len(self.teacher_channels) if distilled is None else [bool(d) for d in distilled]
+        if len(self.distilled) != len(self.teacher_channels) or not any(self.distilled):
+            raise ValueError(f"distilled must hold one flag per level ({len(self.teacher_channels)}), at least one True; "
+                             f"got {list(distilled or [])}")
         # The least-squares statistics, per level: sum of [s, 1]^T [s, 1], of [s, 1]^T t and of t^2 over every location
         # of the warm-up's training steps (float64, in the state_dict so that a resume inside the warm-up keeps them).
         self.register_buffer("align_fitted", torch.zeros((), dtype=torch.bool))
-        self._fit_levels = [i for i, m in enumerate(self.align) if isinstance(m, nn.Conv2d)] \
+        self._fit_levels = [i for i, m in enumerate(self.align) if isinstance(m, nn.Conv2d) and self.distilled[i]] \
             if self.align_init == "lstsq" else []
         self._fit_pending = bool(self._fit_levels)  # False once fitted: no buffer read (a device sync) per step
         for i in self._fit_levels:
@@ -211,8 +218,9 @@ class KDCriterion(nn.Module):
                 self._accumulate(level, s, t)
             with torch.autocast(device_type=s.device.type, enabled=False):
                 a = self.align[level](_scale_grad(s.float(), share))
-            score = None if teacher_scores is None else teacher_scores[level]
-            terms.append(self.losses[level](a, t, score))
+            if self.distilled[level]:
+                score = None if teacher_scores is None else teacher_scores[level]
+                terms.append(self.losses[level](a, t, score))
             with torch.no_grad():
                 discrepancy.append((t.detach().float() - a.detach()).pow(2).mean())
         raw = torch.stack(terms).sum()
@@ -291,4 +299,5 @@ class KDCriterion(nn.Module):
         return maps
 
     def extra_repr(self) -> str:
-        return f"method={self.method!r}, loss_weight={self.loss_weight}"
+        levels = "" if all(self.distilled) else f", distilled={self.distilled}"
+        return f"method={self.method!r}, loss_weight={self.loss_weight}{levels}"

@@ -29,7 +29,7 @@ from ultralytics.models.yolo.obb import OBBTrainer  # noqa: E402
 from ultralytics.utils import DEFAULT_CFG, RANK, YAML  # noqa: E402
 from ultralytics.utils.torch_utils import ModelEMA, unwrap_model  # noqa: E402
 
-from admd_deploy.kd.config import DistillConfig  # noqa: E402
+from admd_deploy.kd.config import DistillConfig, level_mask  # noqa: E402
 from admd_deploy.kd.criterion import KDCriterion  # noqa: E402
 from admd_deploy.ultra import snapshots  # noqa: E402
 from admd_deploy.ultra.model import KDModel, check_pair, feature_levels, load_teacher  # noqa: E402
@@ -117,6 +117,7 @@ class KDTrainerMixin:
             align_warmup_epochs=self.distill.align_warmup_epochs,
             ramp_epochs=self.distill.ramp_epochs,
             align_init=self.distill.align_init_mode,
+            distilled=level_mask(self.distill.levels, [lv.name for lv in s_levels]),
         ).to(next(student.parameters()).device)
         if self.resume:
             self._kd_resume_state = self._read_sidecar(Path(self.args.resume))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 
@@ -29,7 +30,7 @@ def test_invalid_settings_fail_at_load_naming_the_field(fields, message):
 
 
 def test_unknown_key_lists_the_valid_keys():
-    with pytest.raises(ValueError, match=r"unknown key\(s\) distill.lamda; valid keys: align_init, align_warmup_epochs, beta, loss_weight, method"):
+    with pytest.raises(ValueError, match=r"unknown key\(s\) distill.lamda; valid keys: align_init, align_warmup_epochs, beta, levels, loss_weight, method"):
         DistillConfig.from_dict({"method": "admd", "teacher": "t.pt", "lamda": 2})
 
 
@@ -54,7 +55,7 @@ def test_baseline_needs_no_teacher():
 # hashed only away from its KEY_NEUTRAL value (cache_form), so that runs cached before it existed stay valid.
 DEFAULT_DICT = {"method": "admd", "teacher": "t.pt", "loss_weight": 0.25, "params": {}, "weight": None, "beta": 0.99,
                 "warmup_epochs": 1.0, "w_max": 10.0, "align_warmup_epochs": 1.0, "align_init": None,
-                "ramp_epochs": 0.0}
+                "ramp_epochs": 0.0, "levels": None}
 
 
 def test_the_default_config_dict_has_the_keys_and_values_the_cache_keys_were_made_with():
@@ -67,7 +68,7 @@ def test_the_default_config_dict_has_the_keys_and_values_the_cache_keys_were_mad
 
 def test_a_knob_added_later_is_hashed_only_away_from_the_value_that_trains_as_before():
     base = DistillConfig(method="admd", teacher="t.pt").to_dict()
-    assert cache_form(base) == {k: v for k, v in base.items() if k not in ("ramp_epochs", "align_init")}
+    assert cache_form(base) == {k: v for k, v in base.items() if k not in ("ramp_epochs", "align_init", "levels")}
     ramped = DistillConfig(method="admd", teacher="t.pt", ramp_epochs=2.0, align_init="lstsq").to_dict()
     assert cache_form(ramped)["ramp_epochs"] == 2.0 and cache_form(ramped)["align_init"] == "lstsq"
     assert DistillConfig.from_dict(base).ramp_epochs == 0.0 and DistillConfig.from_dict(ramped).ramp_epochs == 2.0
@@ -161,3 +162,25 @@ def test_the_dict_form_names_the_loss_weight_that_runs_so_a_changed_default_chan
     monkeypatch.setattr(LOSSES["admd"], "default_weight", 1.0)
     after = DistillConfig(method="admd", teacher="t.pt").to_dict()
     assert after["loss_weight"] == 1.0 and stable_hash(after) != before
+
+
+@pytest.mark.parametrize(("levels", "message"), [
+    ("P3,P6x", "distill.levels must be comma-separated pyramid level names like P3,P4; got 'P3,P6x'"),
+    ("", "distill.levels must be comma-separated pyramid level names like P3,P4; got ''"),
+    ("P3,P3", "distill.levels names a level twice; got 'P3,P3'"),
+])
+def test_levels_are_checked_at_load(levels, message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        DistillConfig(method="admd", teacher="t.pt", levels=levels)
+
+
+def test_levels_become_one_flag_per_student_level_and_an_unknown_one_is_named():
+    from admd_deploy.kd.config import level_mask
+
+    assert level_mask(None, ["P3", "P4", "P5"]) == [True, True, True]
+    assert level_mask(" P3, P4", ["P3", "P4", "P5"]) == [True, True, False]
+    with pytest.raises(ValueError, match=r"distill.levels: P2 is not a level of this student \(its levels: P3, P4, "
+                                         r"P5\); fix: name some of those, or remove levels to distil all"):
+        level_mask("P2,P3", ["P3", "P4", "P5"])
+    assert "levels" not in cache_form(DistillConfig(method="admd", teacher="t.pt").to_dict())
+    assert cache_form(DistillConfig(method="admd", teacher="t.pt", levels="P3,P4").to_dict())["levels"] == "P3,P4"

@@ -284,3 +284,35 @@ def test_eval_mode_leaves_the_weight_state_alone():
     criterion = KDCriterion("admd", STUDENT, TEACHER).eval()
     criterion(pyramid(STUDENT), pyramid(TEACHER), epoch=5.0)
     assert criterion.weighting.steps.item() == 0
+
+
+def test_a_level_left_out_adds_nothing_to_the_loss_but_keeps_its_discrepancy():
+    s, t = pyramid(STUDENT), pyramid(TEACHER, seed=1)
+    every = KDCriterion("mse", STUDENT, TEACHER, weighting={"mode": "constant"})
+    first = KDCriterion("mse", STUDENT, TEACHER, weighting={"mode": "constant"}, distilled=[True, False])
+    first.load_state_dict(every.state_dict())  # the same connectors
+    a0 = every.align[0](s[0])
+    level0 = ((a0 - t[0]) ** 2).mean()  # FitNets' MSE of level 0, by hand
+    level1 = ((s[1] - t[1]) ** 2).mean()  # level 1: identity connector (8 -> 8)
+    out_every, out_first = every(s, t, epoch=2.0), first(s, t, epoch=2.0)
+    assert out_every.raw.item() == pytest.approx((level0 + level1).item(), rel=1e-5)
+    assert out_first.raw.item() == pytest.approx(level0.item(), rel=1e-5)
+    assert [d.item() for d in out_first.discrepancy] == pytest.approx([d.item() for d in out_every.discrepancy])
+    assert "distilled=[True, False]" in repr(first)
+
+
+@pytest.mark.parametrize("distilled", [[False, False], [True], [True, True, True]])
+def test_the_distilled_levels_need_one_flag_per_level_and_one_true(distilled):
+    with pytest.raises(ValueError, match="one flag per level"):
+        KDCriterion("mse", STUDENT, TEACHER, distilled=distilled)
+
+
+def test_a_left_out_level_is_not_fitted_by_least_squares():
+    criterion = KDCriterion("mse", [4, 4], [8, 8], align_warmup_epochs=1.0, align_init="lstsq", distilled=[False, True])
+    before = criterion.align[0].weight.clone()
+    criterion.train()
+    s, t = pyramid([4, 4]), pyramid([8, 8], seed=1)
+    criterion(s, t, epoch=0.5)
+    criterion(s, t, epoch=1.5)  # fits
+    assert torch.equal(criterion.align[0].weight, before) and not torch.equal(criterion.align[1].weight, before)
+    assert not hasattr(criterion, "fit_gram0") and hasattr(criterion, "fit_gram1")

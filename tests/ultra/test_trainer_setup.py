@@ -90,3 +90,18 @@ def test_distill_settings_survive_the_multi_gpu_relaunch(detect_data, train_args
     assert type(child) is KDDetectionTrainer
     assert child.distill == cfg
     assert child.args.distill == cfg.to_dict()
+
+
+def test_the_levels_knob_reaches_the_criterion_by_level_name_and_an_unknown_level_is_refused(detect_data, train_args):
+    from admd_deploy.errors import UsageError
+
+    def setup(levels, name):
+        cfg = DistillConfig(method="admd", teacher="yolo11s.yaml", levels=levels)
+        t = KDDetectionTrainer(overrides={**train_args, "model": "yolo11n.yaml", "data": str(detect_data),
+                                          "name": name, "distill": cfg.to_dict()})
+        t._setup_train()
+        return t
+
+    assert setup("P3,P5", "levels").model.kd.distilled == [True, False, True]
+    with pytest.raises(UsageError, match=r"distill.levels: P2 is not a level of this student \(its levels: P3, P4, P5\)"):
+        setup("P2", "nolevel")
