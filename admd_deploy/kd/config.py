@@ -222,6 +222,8 @@ class DistillConfig:
 
     def __post_init__(self) -> None:
         check_knobs(self.knob_values(), type(self))
+        if self.levels is not None:  # one spelling per setting, so that one cache key: "P3+P4", " P3, P4" -> "P3,P4"
+            object.__setattr__(self, "levels", ",".join(parse_levels(self.levels)))
         if self.method == "none":
             return
         if self.teacher is None:
@@ -263,7 +265,10 @@ class DistillConfig:
         """
         _reject_unknown(cls, values, "distill")
         check_knobs(values, cls)
-        return resolve_loss_weight(copy.deepcopy({**{f.name: knob_default(f) for f in knob_fields(cls)}, **values}))
+        out = copy.deepcopy({**{f.name: knob_default(f) for f in knob_fields(cls)}, **values})
+        if out.get("levels") is not None:
+            out["levels"] = ",".join(parse_levels(out["levels"]))
+        return resolve_loss_weight(out)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "distill") -> DistillConfig:

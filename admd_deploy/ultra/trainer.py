@@ -123,11 +123,13 @@ class KDTrainerMixin:
             self._kd_resume_state = self._read_sidecar(Path(self.args.resume))
             criterion.load_state_dict(self._kd_resume_state["kd"])
         LOGGER.info(
-            "distill: %s from %s, levels %s <- %s",
+            "distill: %s from %s, levels %s <- %s%s",
             self.distill.method,
             Path(str(self.distill.teacher)).name,
             ", ".join(map(str, s_levels)),
             ", ".join(map(str, t_levels)),
+            "" if all(criterion.distilled) else
+            "; distilled: " + ", ".join(lv.name for lv, d in zip(s_levels, criterion.distilled) if d),
         )
         return KDModel(student, teacher, criterion, s_levels)
 

@@ -184,3 +184,6 @@ def test_levels_become_one_flag_per_student_level_and_an_unknown_one_is_named():
         level_mask("P2,P3", ["P3", "P4", "P5"])
     assert "levels" not in cache_form(DistillConfig(method="admd", teacher="t.pt").to_dict())
     assert cache_form(DistillConfig(method="admd", teacher="t.pt", levels="P3,P4").to_dict())["levels"] == "P3,P4"
+    # one spelling per setting (a bench spec writes P3+P4): one cache key
+    assert DistillConfig(method="admd", teacher="t.pt", levels=" P3+P4").to_dict()["levels"] == "P3,P4"
+    assert DistillConfig.knob_dict({"method": "admd", "levels": "P3 + P4"})["levels"] == "P3,P4"
