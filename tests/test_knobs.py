@@ -203,10 +203,11 @@ def test_the_pipeline_keys_a_pretrained_admd_student_by_the_settings_it_trains_w
     recipe = load_recipe(ROOT / "recipes" / "bench-kd-pretrained.yaml")  # a pretrain section: a trained start
     monkeypatch.setattr(training, "student_common", lambda ctx: {})
     ctx = types.SimpleNamespace(recipe=recipe, out=lambda stage: {})
-    variant = DistillConfig(method="admd", teacher="teacher.pt", align_init="lstsq", weight="constant").to_dict()
+    variant = DistillConfig(method="admd", teacher="teacher.pt", align_init="lstsq", weight="constant",
+                            levels="P3,P4").to_dict()
     assert training.student_inputs(ctx)["distill"] == cache_form(variant)
     config = recipe.distill.config("teacher.pt", trained=recipe.student_starts_trained)  # what run_student trains
-    assert (config.align_init_mode, config.weight_mode) == ("lstsq", "constant")
+    assert (config.align_init_mode, config.weight_mode, config.levels) == ("lstsq", "constant", "P3,P4")
 
 
 # --------------------------------------------------------------------------------------------- CLI to API
@@ -250,7 +251,8 @@ def test_the_readmes_knob_table_names_each_knob_by_its_recipe_key_and_flag():
         assert any(key.startswith((f"`{f.name}`", f"`{f.name}:")) and f"`{flag}" in cli for _, key, cli, _ in rows), f.name
 
 
-@pytest.mark.parametrize(("student", "expected"), [("student.pt", ("lstsq", "constant")), ("yolo11n-obb.yaml", (None, None))])
+@pytest.mark.parametrize(("student", "expected"), [("student.pt", ("lstsq", "constant", "P3,P4")),
+                                                  ("yolo11n-obb.yaml", (None, None, None))])
 def test_the_python_api_gives_a_trained_admd_student_its_fine_tuning_defaults(tmp_path, monkeypatch, stand_in_checkpoint,
                                                                                student, expected):
     import admd_deploy.data.check
@@ -278,4 +280,4 @@ def test_the_python_api_gives_a_trained_admd_student_its_fine_tuning_defaults(tm
     with pytest.raises(Captured):
         api.distill(str(stand_in_checkpoint(tmp_path / "t.pt")), student, tmp_path / "data.yaml", "admd",
                     project=str(tmp_path / "runs"))
-    assert (seen["align_init"], seen["weight"]) == expected
+    assert (seen["align_init"], seen["weight"], seen["levels"]) == expected

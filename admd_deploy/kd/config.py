@@ -73,9 +73,11 @@ def cache_form(cfg: dict[str, Any]) -> dict[str, Any]:
 
 # ADMD's defaults when the student starts from trained weights (fine-tuning a pretrained student), chosen on the
 # pretrained tuning split and checked on the evaluation split (BENCHMARKS.md, "The epoch-2 fall is BatchNorm lag; a
-# least-squares connector"): the connector fitted by least squares at the end of its warm-up, and a constant weight.
-# From scratch the library defaults (a trained connector, the adaptive weight) keep their measured gain.
-TRAINED_START_DEFAULTS: dict[str, dict[str, Any]] = {"admd": {"align_init": "lstsq", "weight": "constant"}}
+# least-squares connector" and "Leaving P5 out"): the connector fitted by least squares at the end of its warm-up, a
+# constant weight, and P3 and P4 distilled (P5 left out). From scratch the library defaults (a trained connector, the
+# adaptive weight, every level) keep their measured gain.
+TRAINED_START_DEFAULTS: dict[str, dict[str, Any]] = {
+    "admd": {"align_init": "lstsq", "weight": "constant", "levels": "P3,P4"}}
 
 
 def start_defaults(knobs: Mapping[str, Any], trained: bool) -> dict[str, Any]:
@@ -83,8 +85,9 @@ def start_defaults(knobs: Mapping[str, Any], trained: bool) -> dict[str, Any]:
 
     When the student starts from trained weights (``trained``) and ``align_init`` is left at ``None``, a method
     in :data:`TRAINED_START_DEFAULTS` gets those values for every knob left at ``None`` (for ADMD: ``align_init:
-    lstsq`` and ``weight: constant``). Nothing changes from scratch, for the other methods, when ``align_init`` is
-    set (``random`` keeps ADMD's adaptive weight too), or without a connector warm-up (``lstsq`` fits on it).
+    lstsq``, ``weight: constant`` and ``levels: P3,P4``). Nothing changes from scratch, for the other methods, when
+    ``align_init`` is set (``random`` keeps ADMD's from-scratch defaults), or without a connector warm-up (``lstsq``
+    fits on it).
     """
     out = dict(knobs)
     fills = TRAINED_START_DEFAULTS.get(out.get("method", DistillConfig.method), {})
@@ -205,8 +208,9 @@ class DistillConfig:
              "each connector is set to the least-squares map from student to teacher features, so the student is "
              "taught the part of the discrepancy no linear map explains). ``lstsq`` needs "
              "``align_warmup_epochs > 0``. ``None``: ``random``, except for admd with a student that starts from "
-             "trained weights (a ``.pt`` or a recipe's pretrain stage), which gets ``lstsq`` and, unless ``weight`` "
-             "is set, a constant weight: its measured better setting for fine-tuning (BENCHMARKS.md).")
+             "trained weights (a ``.pt`` or a recipe's pretrain stage), which gets ``lstsq`` and, for ``weight`` and "
+             "``levels`` left unset, a constant weight and P3,P4: its measured setting for fine-tuning "
+             "(BENCHMARKS.md).")
     ramp_epochs: float = knob(
         0.0, low=0, note="0 = the student gets the whole KD gradient at once",
         help="Epochs after the connector warm-up over which the share of the KD gradient that reaches the student "
@@ -218,7 +222,8 @@ class DistillConfig:
         None, note="comma-separated level names, e.g. P3,P4",
         help="Which pyramid levels feeding the head are distilled, by name (``P3,P4``; ``P3+P4`` in a ``bench kd`` "
              "method spec); ``None``: every level. "
-             "A level left out still has its connector and its discrepancy logged, but adds nothing to the KD loss.")
+             "A level left out still has its connector and its discrepancy logged, but adds nothing to the KD loss. "
+             "For admd with a student that starts from trained weights, ``None`` means ``P3,P4`` (see ``align_init``).")
 
     def __post_init__(self) -> None:
         check_knobs(self.knob_values(), type(self))

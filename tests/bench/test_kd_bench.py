@@ -95,7 +95,7 @@ def test_a_trained_student_start_runs_admd_with_its_fine_tuning_defaults(tmp_pat
     recipe = _tiny_recipe(tmp_path, student="student.pt")
     assert recipe.student_starts_trained
     plain = distill_config(recipe, "admd", "t.pt")
-    assert plain["align_init"] == "lstsq" and plain["weight"] == "constant"
+    assert (plain["align_init"], plain["weight"], plain["levels"]) == ("lstsq", "constant", "P3,P4")
     assert distill_config(recipe, "admd:weight=adaptive", "t.pt")["weight"] == "adaptive"  # a named knob wins
     assert distill_config(recipe, "admd:align_init=random", "t.pt")["weight"] is None
     assert distill_config(recipe, "mgd", "t.pt")["align_init"] is None  # the peers: as measured, unchanged
@@ -103,8 +103,8 @@ def test_a_trained_student_start_runs_admd_with_its_fine_tuning_defaults(tmp_pat
     ctx = Context(recipe=recipe, run_dir=tmp_path, ledger=Ledger(tmp_path))
     teacher = {"weights": "/nowhere/teacher.pt", "sha256": "a" * 64}
     keys = {s.name: stable_hash(s.inputs(ctx)) for s in
-            student_stages(recipe, ["admd", "admd:align_init=lstsq:weight=constant"], [0], teacher)}
-    assert keys["admd/seed0"] == keys["admd-align_init-lstsq-weight-constant/seed0"]
+            student_stages(recipe, ["admd", "admd:align_init=lstsq:weight=constant:levels=P3+P4"], [0], teacher)}
+    assert keys["admd/seed0"] == keys["admd-align_init-lstsq-weight-constant-levels-P3-P4/seed0"]
 
 
 def test_a_pretrain_section_means_a_trained_student_start(tmp_path):

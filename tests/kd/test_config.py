@@ -82,12 +82,15 @@ def test_align_init_left_unset_hashes_as_random_did():
 
 @pytest.mark.parametrize(("knobs", "trained", "expected"), [
     # a trained start: ADMD's fine-tuning defaults fill what is unset
-    ({"method": "admd"}, True, {"method": "admd", "align_init": "lstsq", "weight": "constant"}),
-    ({"method": "admd", "align_init": None, "weight": None}, True,
-     {"method": "admd", "align_init": "lstsq", "weight": "constant"}),
-    ({}, True, {"align_init": "lstsq", "weight": "constant"}),  # method left unset is admd
+    ({"method": "admd"}, True, {"method": "admd", "align_init": "lstsq", "weight": "constant", "levels": "P3,P4"}),
+    ({"method": "admd", "align_init": None, "weight": None, "levels": None}, True,
+     {"method": "admd", "align_init": "lstsq", "weight": "constant", "levels": "P3,P4"}),
+    ({}, True, {"align_init": "lstsq", "weight": "constant", "levels": "P3,P4"}),  # method left unset is admd
     # what the user set is kept
-    ({"method": "admd", "weight": "adaptive"}, True, {"method": "admd", "weight": "adaptive", "align_init": "lstsq"}),
+    ({"method": "admd", "weight": "adaptive"}, True,
+     {"method": "admd", "weight": "adaptive", "align_init": "lstsq", "levels": "P3,P4"}),
+    ({"method": "admd", "levels": "P3,P4,P5"}, True,
+     {"method": "admd", "levels": "P3,P4,P5", "align_init": "lstsq", "weight": "constant"}),
     ({"method": "admd", "align_init": "random"}, True, {"method": "admd", "align_init": "random"}),
     ({"method": "admd", "align_init": "lstsq", "weight": None}, True,
      {"method": "admd", "align_init": "lstsq", "weight": None}),
@@ -105,9 +108,10 @@ def test_start_defaults_fill_only_unset_knobs_of_a_trained_admd_start(knobs, tra
 
 
 def test_a_trained_admd_start_hashes_like_the_variant_it_was_measured_as():
-    # The bench's cached `admd:align_init=lstsq:weight=constant` runs are what the trained-start default trains.
+    # The bench's `admd:align_init=lstsq:weight=constant:levels=P3+P4` runs are what the trained-start default trains.
     default = DistillConfig(teacher="t.pt", **start_defaults({"method": "admd"}, True)).to_dict()
-    variant = DistillConfig(method="admd", teacher="t.pt", align_init="lstsq", weight="constant").to_dict()
+    variant = DistillConfig(method="admd", teacher="t.pt", align_init="lstsq", weight="constant",
+                            levels="P3+P4").to_dict()
     assert cache_form(default) == cache_form(variant)
     scratch = DistillConfig(teacher="t.pt", **start_defaults({"method": "admd"}, False)).to_dict()
     assert cache_form(scratch) == cache_form(DistillConfig(method="admd", teacher="t.pt").to_dict())
