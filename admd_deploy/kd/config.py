@@ -217,7 +217,6 @@ class DistillConfig:
              "rises linearly from 0 to 1 (the loss value and the connectors' gradient are unchanged), so that "
              "the optimiser's moment estimates follow the new gradient instead of taking one large step when "
              "KD switches on. 0 = off.")
-
     levels: str | None = knob(
         None, note="comma-separated level names, e.g. P3,P4",
         help="Which pyramid levels feeding the head are distilled, by name (``P3,P4``; ``P3+P4`` in a ``bench kd`` "
@@ -407,7 +406,7 @@ def parse_levels(levels: str, where: str = "distill.levels") -> list[str]:
     name that is not ``P<digit>``, a repeat."""
     names = [n.strip() for n in re.split(r"[,+]", str(levels))]
     bad = [n for n in names if not LEVEL_NAME.fullmatch(n)]
-    if bad or not names:
+    if bad:
         raise UsageError(f"{where} must be comma-separated pyramid level names like P3,P4; got {levels!r}")
     if len(set(names)) != len(names):
         raise UsageError(f"{where} names a level twice; got {levels!r}")
