@@ -226,8 +226,7 @@ class DistillConfig:
 
     def __post_init__(self) -> None:
         check_knobs(self.knob_values(), type(self))
-        if self.levels is not None:  # one spelling per setting, so that one cache key: "P3+P4", " P3, P4" -> "P3,P4"
-            object.__setattr__(self, "levels", ",".join(parse_levels(self.levels)))
+        object.__setattr__(self, "levels", canonical_levels(self.levels))
         if self.method == "none":
             return
         if self.teacher is None:
@@ -270,9 +269,7 @@ class DistillConfig:
         _reject_unknown(cls, values, "distill")
         check_knobs(values, cls)
         out = copy.deepcopy({**{f.name: knob_default(f) for f in knob_fields(cls)}, **values})
-        if out.get("levels") is not None:
-            out["levels"] = ",".join(parse_levels(out["levels"]))
-        return resolve_loss_weight(out)
+        return resolve_loss_weight({**out, "levels": canonical_levels(out.get("levels"))})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "distill") -> DistillConfig:
@@ -411,6 +408,11 @@ def parse_levels(levels: str, where: str = "distill.levels") -> list[str]:
     if len(set(names)) != len(names):
         raise UsageError(f"{where} names a level twice; got {levels!r}")
     return names
+
+
+def canonical_levels(levels: str | None) -> str | None:
+    """One spelling per setting, so one cache key: ``"P3+P4"``, ``" P3, P4"`` -> ``"P3,P4"``; ``None`` stays."""
+    return None if levels is None else ",".join(parse_levels(levels))
 
 
 def level_mask(levels: str | None, available: Sequence[str], where: str = "distill.levels") -> list[bool]:
