@@ -232,7 +232,7 @@ def _knobs(cfg: Mapping[str, Any]) -> str:
 
 
 def markdown(sources: Sequence[Source], rows: Sequence[PooledDelta], notes: Sequence[str], scale: float = 100.0) -> str:
-    lines = ["# KD comparison pooled over machines", "",
+    lines = ["# KD comparison pooled over folders (machines, data splits)", "",
              "Each method's run is paired with the baseline's run of the same seed in the same folder (same machine); "
              "the statistics treat every pair as one observation. mAP50-95 in points.", "",
              "| folder | machine | seeds | teacher | none (mean) |", "|---|---|---|---|---|"]
