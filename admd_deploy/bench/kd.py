@@ -185,10 +185,15 @@ def teacher_eval_stage(recipe: Recipe, teacher: dict[str, Any]) -> Stage:
 
 
 def student_run_inputs(ctx: Context, cfg: dict[str, Any], teacher_sha256: str | None) -> dict[str, Any]:
-    """What one student run's ledger key hashes: the shared student settings, its distill config, the teacher."""
+    """What one student run's ledger key hashes: the shared student settings, its distill config, the teacher.
+
+    The student alone (``none``) never sees the teacher, so its key leaves the teacher out, as the pipeline's
+    ``baseline`` stage does: a retrained or longer-trained teacher reruns the KD runs and reuses the baselines.
+    """
     from admd_deploy.kd.config import cache_form
 
-    return {**training.student_common(ctx), "distill": cache_form(cfg), "teacher": teacher_sha256}
+    inputs = {**training.student_common(ctx), "distill": cache_form(cfg)}
+    return inputs if cfg.get("method") == "none" else {**inputs, "teacher": teacher_sha256}
 
 
 def student_stages(recipe: Recipe, methods: list[str], seeds: list[int], teacher: dict[str, Any]) -> list[Stage]:

@@ -132,7 +132,8 @@ def _tiny_recipe(tmp_path, distill=None, student="yolo11n-obb.yaml", extra=None)
 # Ledger keys written by `bench kd` before it moved onto the pipeline's runner (computed with that code, commit
 # e02921c): a changed key retrains every cached benchmark run, so a change here must be deliberate. The KD runs'
 # keys changed once on purpose (2026-12-06): the key names the loss weight that runs (ADMD's default went from 1
-# to 0.25), so a run cached at the old default is trained again; the baseline's keys did not change.
+# to 0.25), so a run cached at the old default is trained again; the baseline's keys did not change. The baseline's
+# keys changed once on purpose (2026-12-07): they leave out the teacher it never sees, so a new teacher reuses them.
 PINNED_KEYS = {
     "data": "1de915c282c50f98b3353ace61ef829585c081db30e2f22d2830c98f45b02219",
     "pretrain": "b86c8ad9a72841ba209d28dccc2e16b35e92522d6d46717658aebb2d1070a705",
@@ -143,8 +144,8 @@ PINNED_KEYS = {
     "admd-weight-constant/seed1": "04766a8191bd3e83d8c3d8843a178c0db880c5d040a05ba89332c54bc2d22746",
     "cwd/seed0": "ad90d501ea7f6a22cbe043e715cf98efd97fb899f53563b3b027147b01ab6759",
     "cwd/seed1": "5284fb7cf17673e013d8d8430770e3d7c92f9f29894443133d776393fee45efd",
-    "none/seed0": "8c00c26e2b99de1cdc9ead7f43fa58b61908c4e0bbfc313e641d134a76e8ad80",
-    "none/seed1": "1041bb471d3563d03f949bacbe2146ab75106200124fba90049eeac9b9755d7a",
+    "none/seed0": "be490621dc4364c7dfc5509dc8610453a210d871fc37291bd5490393689dbee2",
+    "none/seed1": "6222384ad832e63f9b010374a5110c0384eda279e227ced4a4f282aef013e957",
 }
 
 
@@ -166,6 +167,22 @@ def test_the_ledger_keys_of_a_fixed_tiny_bench_are_the_ones_cached_runs_were_wri
     stages = [s for s in PIPELINE if s.name in UPSTREAM and s.name != "teacher"] + [teacher_eval_stage(recipe, teacher)]
     stages += student_stages(recipe, ["admd", "admd:weight=constant", "cwd", "none"], [0, 1], teacher)
     assert {s.name: stable_hash(s.inputs(ctx)) for s in stages} == PINNED_KEYS
+
+
+def test_a_new_teacher_reruns_the_kd_runs_and_keeps_the_baselines(tmp_path):
+    from admd_deploy.bench.kd import student_stages
+    from admd_deploy.pipeline.context import Context
+    from admd_deploy.pipeline.ledger import Ledger, stable_hash
+
+    recipe = _tiny_recipe(tmp_path)
+    ctx = Context(recipe=recipe, run_dir=tmp_path, ledger=Ledger(tmp_path))
+
+    def keys(sha):
+        teacher = {"weights": "/nowhere/teacher.pt", "sha256": sha}
+        return {s.name: stable_hash(s.inputs(ctx)) for s in student_stages(recipe, ["admd", "cwd", "none"], [0], teacher)}
+
+    old, new = keys("a" * 64), keys("b" * 64)
+    assert [n for n in old if old[n] == new[n]] == ["none/seed0"]
 
 
 class StandIn:
