@@ -173,15 +173,17 @@ def _tables(text: str) -> list[str]:
     return [line for line in text.splitlines() if not line.startswith("- ")]
 
 
-@pytest.mark.parametrize("a, b, pooled", [
-    ("epyc=bench-kd-scratch-2seeds.json", "xeon=bench-kd-scratch-xeon.json", "bench-kd-scratch-pooled.md"),
-    ("epyc=bench-kd-pretrained-eval.json", "xeon=bench-kd-pretrained-eval-xeon.json", "bench-kd-pretrained-pooled.md"),
-    ("eval=bench-kd-pretrained-eval-xeon-all.json", "eval2=bench-kd-pretrained-eval2-xeon.json",
+@pytest.mark.parametrize("inputs, pooled", [
+    (("epyc=bench-kd-scratch-2seeds.json", "xeon=bench-kd-scratch-xeon.json"), "bench-kd-scratch-pooled.md"),
+    (("epyc=bench-kd-pretrained-eval.json", "xeon=bench-kd-pretrained-eval-xeon.json"), "bench-kd-pretrained-pooled.md"),
+    (("eval=bench-kd-pretrained-eval-xeon-all.json", "eval2=bench-kd-pretrained-eval2-xeon.json"),
      "bench-kd-pretrained-splits-pooled.md"),
+    (("eval=bench-kd-pretrained-eval-xeon-all.json", "eval2=bench-kd-pretrained-eval2-xeon.json",
+      "eval3=bench-kd-pretrained-eval3-xeon.json"), "bench-kd-pretrained-splits3-pooled.md"),
 ])
-def test_the_committed_pooled_table_is_what_bench_pool_computes_from_the_committed_runs(tmp_path, a, b, pooled):
+def test_the_committed_pooled_table_is_what_bench_pool_computes_from_the_committed_runs(tmp_path, inputs, pooled):
     results = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
-    specs = [f"{label}={results / name}" for label, name in (s.split("=") for s in (a, b))]
+    specs = [f"{label}={results / name}" for label, name in (s.split("=") for s in inputs)]
     run_pool(specs, tmp_path)
     computed, committed = (tmp_path / "bench-kd-pooled.md").read_text(), (results / pooled).read_text()
     assert _tables(computed) == _tables(committed)
