@@ -995,6 +995,47 @@ def plot_paired_deltas(rows: list[dict[str, Any]], out: str | Path, **kwargs: An
     return _save(paired_deltas_figure(rows, **kwargs), out)
 
 
+def paired_curves_figure(rows: Sequence[Mapping[str, Any]],
+                         title: str = "During training: mAP50-95 minus the baseline of the same seed") -> Figure:
+    """Each method's per-epoch delta against the baseline's run of the same seed: one thin line per seed, the mean
+    over seeds bold, the largest mean lead marked.
+
+    Args:
+        rows: One mapping per method with ``method``, ``seeds``, ``epochs``, ``deltas`` (per seed, per epoch),
+            ``mean`` (per epoch), ``lead`` and ``lead_epoch`` (fractions), as written by ``admd-deploy bench kd``
+            (``paired_curves`` in ``bench-kd.json``).
+        title: The figure's title.
+    """
+    if not rows:
+        raise ValueError("rows is empty; pass one paired curve per method (bench-kd.json 'paired_curves').")
+    fig = Figure(figsize=(7.5, 4.4), layout="constrained")
+    ax = fig.subplots()
+    ax.axhline(0.0, color=ROLE_COLORS["baseline"], linestyle=":", linewidth=1.2, label="baseline (same seed)")
+    colors = model_colors([str(r["method"]) for r in rows])
+    for r in rows:
+        color = colors[str(r["method"])]
+        epochs = np.asarray(r["epochs"], dtype=float)
+        for seed_deltas in r["deltas"]:
+            ax.plot(epochs, 100 * np.asarray(seed_deltas, dtype=float), color=color, linewidth=0.8, alpha=0.35)
+        mean = 100 * np.asarray(r["mean"], dtype=float)
+        _plot_line(ax, epochs, mean, color=color, linewidth=2.2,
+                   label=f"{r['method']} (mean of {len(r['seeds'])}; thin: each seed)")
+        lead, at = 100 * float(r["lead"]), int(r["lead_epoch"])
+        ax.annotate(f"{lead:+.2f}", (at, lead), xytext=(0, 6), textcoords="offset points", ha="center", fontsize=7,
+                    color=color)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("mAP50-95 delta vs baseline (points)")
+    ax.set_title(title)
+    ax.legend(loc="best", fontsize=8, framealpha=0.9)
+    return fig
+
+
+@_styled
+def plot_paired_curves(rows: list[dict[str, Any]], out: str | Path, **kwargs: Any) -> Path:
+    """The figure of :func:`paired_curves_figure` (``kwargs``: its ``title``), saved to ``out``. Returns ``out``."""
+    return _save(paired_curves_figure(rows, **kwargs), out)
+
+
 def read_teaching_maps(files: Iterable[str | Path]) -> list[dict[str, Any]]:
     """Load ``kd_maps/epochNNN.npz`` snapshots (images, epoch, one ``map_<level>`` per level), by epoch."""
     snaps = []

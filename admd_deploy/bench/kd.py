@@ -9,7 +9,9 @@ mAP50-95 per method (mean and sample standard deviation over seeds), the share o
 teacher-baseline gap closed ``(student - baseline) / (teacher - baseline)``, and seconds per epoch.
 A second table pairs every method's seed ``k`` with the baseline's seed ``k`` (:mod:`.stats`): the
 per-seed deltas, their mean, standard deviation and 95% t interval, and a verdict (resolved gain / no
-resolved difference / resolved loss).
+resolved difference / resolved loss). A third pairs the runs epoch by epoch (each run's per-epoch validation
+mAP50-95 from its ``results.csv`` minus the baseline's of the same seed): the largest mean lead, its epoch, and
+the end.
 """
 
 from __future__ import annotations
@@ -112,6 +114,36 @@ def seconds_per_epoch(results_csv: Path) -> float:
     with open(results_csv, newline="") as f:
         rows = [{k.strip(): v for k, v in r.items()} for r in csv.DictReader(f)]
     return float(rows[-1]["time"]) / len(rows) if rows else float("nan")
+
+
+MAP_COLUMN = "metrics/mAP50-95(B)"
+
+
+def map_curve(results_csv: str | Path | None) -> list[float]:
+    """Per-epoch validation mAP50-95 (fraction) from a run's ``results.csv``; empty when the file or column is
+    missing (a folder copied without its runs), NaN for an epoch without a number."""
+    if not results_csv or not Path(results_csv).is_file():
+        return []
+    with open(results_csv, newline="") as f:
+        rows = [{(k or "").strip(): v for k, v in r.items()} for r in csv.DictReader(f)]
+    out = []
+    for r in rows:
+        try:
+            out.append(float(r.get(MAP_COLUMN) or "nan"))
+        except ValueError:
+            out.append(float("nan"))
+    return out if any(v == v for v in out) else []
+
+
+def run_curves(runs: dict[str, list[dict[str, Any]]], seeds: list[int]) -> dict[str, dict[int, list[float]]]:
+    """Method -> seed -> per-epoch mAP50-95, for every run whose ``results.csv`` can be read."""
+    curves: dict[str, dict[int, list[float]]] = {}
+    for method, rs in runs.items():
+        for seed, r in zip(seeds, rs):
+            curve = map_curve(r.get("results_csv"))
+            if curve:
+                curves.setdefault(method, {})[seed] = curve
+    return curves
 
 
 def aggregate(runs: dict[str, list[dict[str, float]]], teacher_map50_95: float | None) -> list[MethodRow]:
@@ -250,7 +282,9 @@ def _write_report(recipe: Recipe, out: Path, runs: dict[str, list[dict[str, Any]
     header = (f"# KD comparison: {recipe.name} ({recipe.task}), {recipe.student.model} from "
               f"{Path(str(teacher.get('weights'))).name}, {recipe.distill.epochs} epochs, seeds {seeds}\n\n"
               f"Protocol: {protocol(recipe.task, imgsz)}. mAP in points; ± is the sample standard deviation over seeds.")
+    curves = stats.paired_curves(run_curves(runs, seeds))
     result = {"rows": [dataclasses.asdict(r) for r in rows], "paired": [dataclasses.asdict(p) for p in paired],
+              "paired_curves": [dataclasses.asdict(c) for c in curves],
               "teacher": teacher_metrics, "runs": runs, "methods": methods, "seeds": seeds, "configs": knobs}
     result = json.loads(json.dumps(result, default=str))  # as bench-kd.json and the ledger hold it, read back
     (out / "bench-kd.json").write_text(json.dumps(result, indent=2))
@@ -264,8 +298,13 @@ def _write_report(recipe: Recipe, out: Path, runs: dict[str, list[dict[str, Any]
             text += (f"\n**Not like with like:** {', '.join(mixed)} ran on another CPU than the baseline of the same seed "
                      "(training differs across machines); rerun them in one place, or pool folders with "
                      "`admd-deploy bench pool`.\n")
+    if curves:
+        text += ("\n## During training (per-epoch validation mAP50-95 minus `none`'s of the same seed)\n\n"
+                 + stats.curves_markdown(curves)
+                 + "\nFrom each run's results.csv (Ultralytics' validation after every epoch). A method can lead during "
+                   "training and end level: the learning rate decays to the end and the student alone catches up.\n")
     (out / "bench-kd.md").write_text(text)
-    _plots(out, rows, runs, teacher_map, seeds, paired)
+    _plots(out, rows, runs, teacher_map, seeds, paired, curves)
     return result
 
 
@@ -287,8 +326,9 @@ def sctx_name(method: str, seed: int) -> str:
 
 
 def _plots(out: Path, rows: list[MethodRow], runs: dict[str, list[dict[str, Any]]], teacher: float | None,
-           seeds: list[int], paired: list[stats.PairedDelta]) -> None:
-    """``bench-kd.png`` (every method) and ``admd-kd-curves.png``: ADMD's KD loss and weight over training,
+           seeds: list[int], paired: list[stats.PairedDelta], curves: list[stats.PairedCurve] | None = None) -> None:
+    """``bench-kd.png`` (every method), ``bench-kd-paired.png`` and ``bench-kd-paired-curves.png`` (the paired
+    deltas at the end and per epoch) and ``admd-kd-curves.png``: ADMD's KD loss and weight over training,
     for every seed of plain ``admd`` and the first seed of each ADMD variant (e.g. the ablations), at most 5
     (more lines do not read)."""
     from admd_deploy import plots
@@ -297,6 +337,8 @@ def _plots(out: Path, rows: list[MethodRow], runs: dict[str, list[dict[str, Any]
     plots.plot_method_comparison([dataclasses.asdict(r) for r in rows], out / "bench-kd.png", per_seed, teacher)
     if paired:
         plots.plot_paired_deltas([dataclasses.asdict(p) for p in paired], out / "bench-kd-paired.png")
+    if curves:
+        plots.plot_paired_curves([dataclasses.asdict(c) for c in curves], out / "bench-kd-paired-curves.png")
     csvs = {f"admd seed {seed}": r["results_csv"] for seed, r in zip(seeds, runs.get("admd", []))}
     for method, rs in runs.items():
         if method.startswith("admd:") and rs:

@@ -157,3 +157,71 @@ def markdown(rows: Sequence[PairedDelta], scale: float = 100.0) -> str:
         lines.append(f"| {r.method} | {len(r.seeds)} | {per} | {scale * r.mean:+.2f} ± {scale * r.std:.2f} | {ci} | "
                      f"{gap} | {r.verdict} |")
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class PairedCurve:
+    """A method against the baseline epoch by epoch: the per-epoch validation mAP of each seed's run minus the
+    baseline's run of the same seed (values in the unit of the inputs).
+
+    Attributes:
+        method: The method spec.
+        seeds: The seeds both ran (with at least one epoch each), in order.
+        epochs: 1-based epochs every one of those pairs reached (the shortest pair sets the length).
+        deltas: Per seed, the per-epoch delta over ``epochs``.
+        mean: Per epoch, the mean delta over the seeds.
+        lead: The largest mean delta over the epochs, and ``lead_epoch`` the first epoch it occurs at.
+        final: The mean delta at the last of ``epochs``.
+    """
+
+    method: str
+    seeds: tuple[int, ...]
+    epochs: tuple[int, ...]
+    deltas: tuple[tuple[float, ...], ...]
+    mean: tuple[float, ...]
+    lead: float
+    lead_epoch: int
+    final: float
+
+
+def paired_curve(method: str, curves: Mapping[int, Sequence[float]],
+                 baseline: Mapping[int, Sequence[float]]) -> PairedCurve | None:
+    """Compare per-epoch curves (seed -> values by epoch) with the baseline's of the same seeds.
+
+    A NaN in either curve (an epoch without a validation) gives a NaN delta at that epoch, which the mean skips.
+    Returns None when no seed has a curve on both sides.
+    """
+    seeds = tuple(s for s in curves if s in baseline and len(curves[s]) and len(baseline[s]))
+    if not seeds:
+        return None
+    n = min(min(len(curves[s]), len(baseline[s])) for s in seeds)
+    deltas = tuple(tuple(float(curves[s][e]) - float(baseline[s][e]) for e in range(n)) for s in seeds)
+    mean = []
+    for e in range(n):
+        finite = [d[e] for d in deltas if math.isfinite(d[e])]
+        mean.append(statistics.fmean(finite) if finite else math.nan)
+    finite_epochs = [e for e in range(n) if math.isfinite(mean[e])]
+    if not finite_epochs:
+        return None
+    best = max(finite_epochs, key=lambda e: mean[e])  # max() keeps the first of equal values
+    return PairedCurve(method, seeds, tuple(range(1, n + 1)), deltas, tuple(mean), mean[best], best + 1,
+                       mean[finite_epochs[-1]])
+
+
+def paired_curves(per_seed: Mapping[str, Mapping[int, Sequence[float]]], baseline: str = "none") -> list[PairedCurve]:
+    """A :class:`PairedCurve` for every method but the baseline that shares a seed with it (empty without one)."""
+    if baseline not in per_seed:
+        return []
+    rows = (paired_curve(m, c, per_seed[baseline]) for m, c in per_seed.items() if m != baseline)
+    return [r for r in rows if r is not None]
+
+
+def curves_markdown(rows: Sequence[PairedCurve], scale: float = 100.0) -> str:
+    """The per-epoch paired deltas in Markdown (mean over seeds, times ``scale``), with the largest lead and the end."""
+    lines = ["| method | seeds | mean delta vs none per epoch (points) | largest lead (epoch) | at the end |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        per = ", ".join("n/a" if not math.isfinite(m) else f"{scale * m:+.2f}" for m in r.mean)
+        lines.append(f"| {r.method} | {len(r.seeds)} | {per} | {scale * r.lead:+.2f} ({r.lead_epoch}) | "
+                     f"{scale * r.final:+.2f} |")
+    return "\n".join(lines) + "\n"

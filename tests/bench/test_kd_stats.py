@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from admd_deploy.bench.stats import (NO_DIFFERENCE, RESOLVED_GAIN, RESOLVED_LOSS, TOO_FEW, markdown, paired_delta,
-                                     paired_table, t_cdf, t_quantile)
+from admd_deploy.bench.stats import (NO_DIFFERENCE, RESOLVED_GAIN, RESOLVED_LOSS, TOO_FEW, curves_markdown, markdown,
+                                     paired_curve, paired_curves, paired_delta, paired_table, t_cdf, t_quantile)
 
 
 @pytest.mark.parametrize("p, df, expected", [
@@ -58,3 +58,31 @@ def test_the_table_skips_the_baseline_and_prints_points():
     # 2 seeds: t(0.975, 1) = 12.706, half width 12.706 * 0.7071 / sqrt(2) = 6.35 points; gap 2.5 / 11.5 = 22%
     assert "| admd | 2 | +2.00, +3.00 | +2.50 ± 0.71 | [-3.85, +8.85] | +22% | no resolved difference |" in text
     assert paired_table({"admd": {0: 0.5}}) == []
+
+
+def test_a_paired_curve_is_the_per_epoch_delta_of_each_seed_and_its_mean():
+    method = {0: [0.50, 0.60, 0.70], 1: [0.40, 0.55, 0.66]}
+    base = {0: [0.50, 0.58, 0.70], 1: [0.40, 0.50, 0.65]}
+    c = paired_curve("admd", method, base)
+    assert c.seeds == (0, 1) and c.epochs == (1, 2, 3)
+    assert c.deltas[0] == pytest.approx((0.0, 0.02, 0.0)) and c.deltas[1] == pytest.approx((0.0, 0.05, 0.01))
+    assert c.mean == pytest.approx((0.0, 0.035, 0.005))
+    assert (c.lead, c.lead_epoch, c.final) == (pytest.approx(0.035), 2, pytest.approx(0.005))
+
+
+def test_the_shortest_pair_sets_the_length_and_an_epoch_without_a_number_is_skipped():
+    method = {0: [0.5, 0.6, 0.7, 0.8], 1: [0.5, math.nan, 0.7], 2: [0.9]}
+    base = {0: [0.4, 0.6, 0.6, 0.6], 1: [0.4, 0.4, 0.9]}  # seed 2 has no baseline: not paired
+    c = paired_curve("cwd", method, base)
+    assert c.seeds == (0, 1) and c.epochs == (1, 2, 3)
+    assert c.mean == pytest.approx((0.1, 0.0, -0.05))  # epoch 2: seed 1 is NaN, the mean is seed 0's alone
+    assert (c.lead, c.lead_epoch, c.final) == (pytest.approx(0.1), 1, pytest.approx(-0.05))
+
+
+def test_paired_curves_skip_the_baseline_and_methods_without_a_shared_seed_and_print_points():
+    per_seed = {"none": {0: [0.5, 0.6]}, "admd": {0: [0.5, 0.63]}, "mse": {7: [0.1, 0.2]}}
+    rows = paired_curves(per_seed)
+    assert [r.method for r in rows] == ["admd"]
+    assert paired_curves({"admd": {0: [0.5]}}) == []  # no baseline
+    text = curves_markdown(rows)
+    assert "| admd | 1 | +0.00, +3.00 | +3.00 (2) | +3.00 |" in text
