@@ -180,6 +180,11 @@ def _tables(text: str) -> list[str]:
      "bench-kd-pretrained-splits-pooled.md"),
     (("eval=bench-kd-pretrained-eval-xeon-all.json", "eval2=bench-kd-pretrained-eval2-xeon.json",
       "eval3=bench-kd-pretrained-eval3-xeon.json"), "bench-kd-pretrained-splits3-pooled.md"),
+    (("eval=bench-kd-pretrained-eval-xeon-all.json", "eval2=bench-kd-pretrained-eval2-xeon.json",
+      "eval3=bench-kd-pretrained-eval3-xeon.json", "eval4=bench-kd-pretrained-eval4-amd.json"),
+     "bench-kd-pretrained-splits4-pooled.md"),
+    (("xeon=bench-kd-pretrained-tune-xeon-n100.json", "amd=bench-kd-pretrained-tune-amd-n100.json"),
+     "bench-kd-pretrained-tune-n100-pooled.md"),
 ])
 def test_the_committed_pooled_table_is_what_bench_pool_computes_from_the_committed_runs(tmp_path, inputs, pooled):
     results = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
