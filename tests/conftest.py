@@ -79,3 +79,20 @@ def recipe_reference():
     sys.modules.setdefault("recipe_reference", module)
     spec.loader.exec_module(module)
     return module
+
+
+def load_script(relative: str, name: str | None = None):
+    """A script of this repository that is not in the package (``benchmarks/x.py``, ``docs/x.py``), loaded as a module."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / relative
+    spec = importlib.util.spec_from_file_location(name or path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture()
+def benchmark_script():
+    """``benchmark_script("fit_gap")`` loads ``benchmarks/fit_gap.py`` as a module."""
+    return lambda name: load_script(f"benchmarks/{name}.py")

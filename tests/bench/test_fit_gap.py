@@ -2,32 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def fit_gap():
-    spec = importlib.util.spec_from_file_location("fit_gap", ROOT / "benchmarks" / "fit_gap.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_copy_points_val_at_train_and_keeps_everything_else(tmp_path):
+def test_the_copy_points_val_at_train_and_keeps_everything_else(tmp_path, benchmark_script):
     src = tmp_path / "data.yaml"
     src.write_text("# header\npath: /d\ntrain: images/train\nval: images/val\nnc: 2\nnames:\n  0: a\n  1: b\n")
-    out = fit_gap().train_split_yaml(src)
+    out = benchmark_script("fit_gap").train_split_yaml(src)
     assert out != src and out.parent == src.parent
     assert out.read_text() == "# header\npath: /d\ntrain: images/train\nval: images/train\nnc: 2\nnames:\n  0: a\n  1: b\n"
     assert src.read_text().count("val: images/val") == 1  # the original is untouched
 
 
-def test_a_yaml_without_both_splits_is_refused(tmp_path):
+def test_a_yaml_without_both_splits_is_refused(tmp_path, benchmark_script):
     src = tmp_path / "data.yaml"
     src.write_text("path: /d\ntrain: images/train\n")
     with pytest.raises(SystemExit, match="no 'train:' and 'val:'"):
-        fit_gap().train_split_yaml(src)
+        benchmark_script("fit_gap").train_split_yaml(src)

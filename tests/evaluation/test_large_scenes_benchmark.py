@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def bench_module():
-    spec = importlib.util.spec_from_file_location("large_scenes", ROOT / "benchmarks" / "large_scenes.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture(scope="module")
 def tiny_obb_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -27,8 +16,9 @@ def tiny_obb_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                 simplify=False)
 
 
-def test_the_benchmark_reports_every_method_with_ap_small_recall_and_cost(tiny_obb_onnx, tmp_path, capsys):
-    result = bench_module().main(["--model", str(tiny_obb_onnx), "--scenes", str(tmp_path / "scenes"), "--size", "256",
+def test_the_benchmark_reports_every_method_with_ap_small_recall_and_cost(tiny_obb_onnx, tmp_path, capsys,
+                                                                         benchmark_script):
+    result = benchmark_script("large_scenes").main(["--model", str(tiny_obb_onnx), "--scenes", str(tmp_path / "scenes"), "--size", "256",
                                   "--n-scenes", "1", "--max-objects", "4", "--repeats", "1", "--conf", "0.01",
                                   "--json", str(tmp_path / "r.json")])
     assert list(result["methods"]) == ["letterbox", "sliced-axis", "sliced-ours"]
