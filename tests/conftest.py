@@ -81,12 +81,12 @@ def recipe_reference():
     return module
 
 
-def load_script(relative: str, name: str | None = None):
+def load_script(relative: str):
     """A script of this repository that is not in the package (``benchmarks/x.py``, ``docs/x.py``), loaded as a module."""
     import importlib.util
 
     path = Path(__file__).resolve().parents[1] / relative
-    spec = importlib.util.spec_from_file_location(name or path.stem, path)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

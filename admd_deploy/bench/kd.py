@@ -20,6 +20,7 @@ import csv
 import dataclasses
 import json
 import logging
+import math
 import re
 import statistics
 from dataclasses import dataclass
@@ -122,17 +123,16 @@ MAP_COLUMN = "metrics/mAP50-95(B)"
 def map_curve(results_csv: str | Path | None) -> list[float]:
     """Per-epoch validation mAP50-95 (fraction) from a run's ``results.csv``; empty when the file or column is
     missing (a folder copied without its runs), NaN for an epoch without a number."""
+    from admd_deploy.plots import read_results_csv
+
     if not results_csv or not Path(results_csv).is_file():
         return []
-    with open(results_csv, newline="") as f:
-        rows = [{(k or "").strip(): v for k, v in r.items()} for r in csv.DictReader(f)]
-    out = []
-    for r in rows:
-        try:
-            out.append(float(r.get(MAP_COLUMN) or "nan"))
-        except ValueError:
-            out.append(float("nan"))
-    return out if any(v == v for v in out) else []
+    try:
+        column = read_results_csv(results_csv).get(MAP_COLUMN)
+    except ValueError:  # a header without epochs
+        return []
+    values = [] if column is None else [float(v) for v in column]
+    return values if any(math.isfinite(v) for v in values) else []
 
 
 def run_curves(runs: dict[str, list[dict[str, Any]]], seeds: list[int]) -> dict[str, dict[int, list[float]]]:
