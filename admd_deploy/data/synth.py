@@ -298,3 +298,43 @@ def generate_synthetic(out_dir: str | Path, config: SynthConfig | None = None, *
         _write_dataset(tmp, out, cfg, meta)
     return yaml_path
 
+
+
+_UNLABELLED_META = "unlabelled.json"
+
+
+def generate_unlabelled(out_dir: str | Path, config: SynthConfig, count: int) -> Path:
+    """Write ``count`` unlabelled images of the same draw as ``config``'s training split; return their folder.
+
+    They are the training tiles that would follow the labelled ones (indices ``n_train`` to
+    ``n_train + count - 1``): the same scenes, style and class mix, never in the labelled set. No label
+    files are written. Cached like :func:`generate_synthetic` (same config and count: nothing is redone)
+    and written atomically.
+    """
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+        raise UsageError(f"generate_unlabelled: count={count!r} is invalid: valid values are an integer >= 1. "
+                         "Fix: pass count=300 or any positive number of images.")
+    out = Path(out_dir).expanduser().resolve()
+    meta = {**_metadata(config), "unlabelled": {"first": config.n_train, "count": int(count)}}
+
+    def same() -> bool:
+        try:
+            return json.loads((out / _UNLABELLED_META).read_text()) == meta
+        except (OSError, ValueError):
+            return False
+
+    if same():
+        return out
+    if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / _UNLABELLED_META).is_file())):
+        raise OutputExistsError(f"{out} exists and is not a folder of synthetic unlabelled images (no "
+                                f"{_UNLABELLED_META}); refusing to overwrite it. Fix: pass a new folder or delete it.")
+    params = ([cv2.IMWRITE_JPEG_QUALITY, config.jpeg_quality] if config.image_format == "jpg"
+              else [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    with atomic_folder(out, already_there=same) as tmp:
+        for i in range(config.n_train, config.n_train + int(count)):
+            img, _, _ = _sample(config, "train", i)
+            path = tmp / f"train_{i:05d}.{config.image_format}"
+            if not cv2.imwrite(str(path), img[..., ::-1], params):
+                raise OSError(f"could not write image {path}")
+        (tmp / _UNLABELLED_META).write_text(json.dumps(meta, indent=2) + "\n")  # last: marks a complete folder
+    return out
