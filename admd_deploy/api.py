@@ -126,6 +126,11 @@ def distill(
     knobs = {k: v for k, v in {**knobs, "method": method}.items() if v is not None}
     if isinstance(knobs.get("params"), Mapping):
         knobs["params"] = dict(knobs["params"])
+    if knobs.get("unlabelled") is not None:  # checked now (a folder with images), and absolute for the trainer
+        from admd_deploy.data.unlabelled import list_images
+
+        knobs["unlabelled"] = str(Path(str(knobs["unlabelled"])).expanduser().resolve())
+        list_images(knobs["unlabelled"])
     method = knobs.get("method", DistillConfig.method)
     train_args = kwargs
     _check_train_args(train_args)

@@ -36,13 +36,13 @@ def test_the_distill_command_has_one_flag_per_knob_named_as_before():
                      "params": ["--param"], "weight": ["--weight"], "beta": ["--beta"],
                      "warmup_epochs": ["--warmup-epochs"], "w_max": ["--w-max"],
                      "align_warmup_epochs": ["--align-warmup-epochs"], "align_init": ["--align-init"],
-                     "ramp_epochs": ["--ramp-epochs"], "levels": ["--levels"]}
+                     "ramp_epochs": ["--ramp-epochs"], "levels": ["--levels"], "unlabelled": ["--unlabelled"]}
 
 
 def test_the_recipe_distill_section_has_every_knob_but_the_teacher_with_the_declared_defaults():
     own = {f.name for f in dataclasses.fields(TrainSettings)} | {"baseline"}
     section = [f for f in dataclasses.fields(DistillSection) if f.name not in own]
-    assert [f.name for f in section] == [k for k in KNOBS if k != "teacher"]
+    assert [f.name for f in section] == [k for k in KNOBS if k not in ("teacher", "unlabelled")]  # data.unlabelled
     defaults = DistillSection()
     for f in knob_fields(recipe=True):
         assert getattr(defaults, f.name) == getattr(DistillConfig(teacher="t.pt"), f.name), f.name

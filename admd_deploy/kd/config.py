@@ -62,7 +62,8 @@ def resolve_loss_weight(cfg: dict[str, Any]) -> dict[str, Any]:
 
 # Knobs added after cache keys were first written, each with its value that trains exactly as before it existed.
 # cache_form() leaves such a knob out while it holds that value, so runs finished before it was added stay cached.
-KEY_NEUTRAL: dict[str, tuple[Any, ...]] = {"ramp_epochs": (0.0,), "align_init": ("random", None), "levels": (None,)}
+KEY_NEUTRAL: dict[str, tuple[Any, ...]] = {"ramp_epochs": (0.0,), "align_init": ("random", None), "levels": (None,),
+                                          "unlabelled": (None,)}
 
 
 def cache_form(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -223,6 +224,11 @@ class DistillConfig:
              "method spec); ``None``: every level. "
              "A level left out still has its connector and its discrepancy logged, but adds nothing to the KD loss. "
              "For admd with a student that starts from trained weights, ``None`` means ``P3,P4`` (see ``align_init``).")
+    unlabelled: str | None = knob(
+        None, recipe=False,
+        help="A folder of unlabelled target images (searched recursively) for the KD term: each training step also "
+             "distils on a batch of them, as large as the labelled batch, while the detection loss sees the labelled "
+             "images only. A recipe sets it with ``data.unlabelled``; ``None``: labelled images only.")
 
     def __post_init__(self) -> None:
         check_knobs(self.knob_values(), type(self))
@@ -385,6 +391,9 @@ def check_knobs(values: Mapping[str, Any], spec: type = DistillConfig) -> None:
     if method == "none":
         if params:
             raise UsageError("distill.params is set but method 'none' has no loss; remove params or pick a method")
+        if values.get("unlabelled") is not None:
+            raise UsageError("distill.unlabelled is set but method 'none' has no KD term to run on them; remove it "
+                             "or pick a method (e.g. admd)")
         return
     # Build the loss once now: a wrong parameter fails at load, not after the teacher has loaded.
     from admd_deploy.kd.registry import build_loss

@@ -35,6 +35,7 @@ from admd_deploy.kd.taps import FeatureTap  # noqa: E402
 LOGGER = logging.getLogger(__name__)
 
 KD_RAW, KD_WEIGHT = "kd", "kd_w"
+KD_IMAGES = "kd_img"  # batch key of the unlabelled images the KD term also runs on (no labels, no detection loss)
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,11 @@ class KDModel(nn.Module):
 
     ``forward(batch_dict)`` returns ``(loss_vector, loss_items)`` like an Ultralytics model, with
     the KD term appended to the loss vector (``lambda * w_t * L_kd * batch_size``) and the raw KD
-    loss, the KD weight and the mean discrepancy per level added to ``loss_items``.
+    loss, the KD weight and the mean discrepancy per level added to ``loss_items``. When the batch
+    carries unlabelled images (``batch["kd_img"]``, float in [0, 1] like ``img``), the KD loss is
+    computed over the labelled and the unlabelled images together (one criterion call, every image
+    weighted alike), while the detection loss sees the labelled ones only; ``batch_size`` stays
+    the labelled batch's, so the KD term keeps its scale against the detection terms.
     ``forward(images)`` runs the student alone.
     """
 
@@ -245,15 +250,20 @@ class KDModel(nn.Module):
             return torch.cat([det, det.new_zeros(1)]), items
         if self._teacher is None:
             raise RuntimeError("KDModel has no teacher attached; it cannot compute a training loss")
-        head_t = detection_head(self._teacher)
+        extra = batch.get(KD_IMAGES)
+        head_t, head_s = detection_head(self._teacher), detection_head(self.student_model)
         with torch.no_grad(), FeatureTap(head_t, keep_output=self.kd.needs_score) as tap_t:
-            self._teacher(img)
-        with FeatureTap(detection_head(self.student_model)) as tap_s:
+            self._teacher(img if extra is None else torch.cat([img, extra.to(img.dtype)]))
+        with FeatureTap(head_s) as tap_s:
             preds = self.student_model(img)
         det, items = self.student_model.loss(batch, preds)
-        t_feats = tap_t.require()
+        s_feats, t_feats = tap_s.require(), tap_t.require()
+        if extra is not None:  # a second student pass: its head output is not needed, only the maps feeding it
+            with FeatureTap(head_s) as tap_u:
+                self.student_model(extra.to(img.dtype))
+            s_feats = [torch.cat([a, b]) for a, b in zip(s_feats, tap_u.require())]
         scores = class_scores(tap_t.output, [f.shape[-2:] for f in t_feats]) if self.kd.needs_score else None
-        out = self.kd(tap_s.require(), t_feats, epoch=self.progress, teacher_scores=scores)
+        out = self.kd(s_feats, t_feats, epoch=self.progress, teacher_scores=scores)
         items = dict(items)
         items[KD_RAW] = out.raw.to(det.device)
         items[KD_WEIGHT] = out.weight.to(det.device)

@@ -32,7 +32,7 @@ from ultralytics.utils.torch_utils import ModelEMA, unwrap_model  # noqa: E402
 from admd_deploy.kd.config import DistillConfig, level_mask  # noqa: E402
 from admd_deploy.kd.criterion import KDCriterion  # noqa: E402
 from admd_deploy.ultra import snapshots  # noqa: E402
-from admd_deploy.ultra.model import KDModel, check_pair, feature_levels, load_teacher  # noqa: E402
+from admd_deploy.ultra.model import KD_IMAGES, KDModel, check_pair, feature_levels, load_teacher  # noqa: E402
 
 LOGGER = logging.getLogger(__name__)
 
@@ -67,12 +67,26 @@ class KDTrainerMixin:
         if RANK in {-1, 0}:
             YAML.save(self.save_dir / "args.yaml", vars(self.args))  # now with the distill section
         self._kd_resume_state: dict[str, Any] | None = None
+        self._unlabelled: Any = None  # endless unlabelled batches for the KD term, made in _setup_train
         self._kd_epoch, self._kd_iter = -1, 0
         self.add_callback("on_fit_epoch_end", _snapshot_teaching_maps)
 
     def _setup_train(self) -> None:
         super()._setup_train()
         self._use_all_cpu_threads()
+        self._unlabelled = self._unlabelled_batches()
+
+    def _unlabelled_batches(self) -> Any:
+        """Endless batches of the unlabelled images (``distill.unlabelled``), as many per step as labelled ones."""
+        if self.distill.unlabelled is None or self.kd_model is None:
+            return None
+        from admd_deploy.data.unlabelled import UnlabelledImages, endless_batches
+
+        images = UnlabelledImages(self.distill.unlabelled, int(self.args.imgsz), fliplr=float(self.args.fliplr),
+                                  seed=int(self.args.seed))
+        LOGGER.info("distill: the KD term also runs on %d unlabelled images from %s, %d per step",
+                    len(images), self.distill.unlabelled, self.batch_size)
+        return endless_batches(images, int(self.batch_size), seed=int(self.args.seed))
 
     def final_eval(self) -> None:
         super().final_eval()
@@ -152,6 +166,8 @@ class KDTrainerMixin:
                 self._kd_epoch, self._kd_iter = epoch, 0
             kd.progress = epoch + self._kd_iter / max(len(self.train_loader), 1)
             self._kd_iter += 1
+            if self._unlabelled is not None and kd.training:
+                batch[KD_IMAGES] = next(self._unlabelled).to(self.device, non_blocking=True).float() / 255
         return batch
 
     def label_loss_items(self, loss_items: Any = None, prefix: str = "train") -> Any:

@@ -55,7 +55,7 @@ def test_baseline_needs_no_teacher():
 # hashed only away from its KEY_NEUTRAL value (cache_form), so that runs cached before it existed stay valid.
 DEFAULT_DICT = {"method": "admd", "teacher": "t.pt", "loss_weight": 0.25, "params": {}, "weight": None, "beta": 0.99,
                 "warmup_epochs": 1.0, "w_max": 10.0, "align_warmup_epochs": 1.0, "align_init": None,
-                "ramp_epochs": 0.0, "levels": None}
+                "ramp_epochs": 0.0, "levels": None, "unlabelled": None}
 
 
 def test_the_default_config_dict_has_the_keys_and_values_the_cache_keys_were_made_with():
@@ -68,7 +68,8 @@ def test_the_default_config_dict_has_the_keys_and_values_the_cache_keys_were_mad
 
 def test_a_knob_added_later_is_hashed_only_away_from_the_value_that_trains_as_before():
     base = DistillConfig(method="admd", teacher="t.pt").to_dict()
-    assert cache_form(base) == {k: v for k, v in base.items() if k not in ("ramp_epochs", "align_init", "levels")}
+    assert cache_form(base) == {k: v for k, v in base.items()
+                                if k not in ("ramp_epochs", "align_init", "levels", "unlabelled")}
     ramped = DistillConfig(method="admd", teacher="t.pt", ramp_epochs=2.0, align_init="lstsq").to_dict()
     assert cache_form(ramped)["ramp_epochs"] == 2.0 and cache_form(ramped)["align_init"] == "lstsq"
     assert DistillConfig.from_dict(base).ramp_epochs == 0.0 and DistillConfig.from_dict(ramped).ramp_epochs == 2.0

@@ -1,0 +1,140 @@
+"""The KD term on unlabelled images: what KDModel computes with ``batch["kd_img"]``, and the trainer feeding it."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import admd_deploy
+from admd_deploy.kd.criterion import KDCriterion, KDOutput
+from admd_deploy.ultra.model import KD_IMAGES, KDModel, detection_head, feature_levels
+from admd_deploy.kd.taps import FeatureTap
+
+
+class Recording(nn.Module):
+    """A stand-in criterion: records the maps it is given; its loss is the mean of the student maps' squares."""
+
+    needs_score = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[list[torch.Tensor], list[torch.Tensor]]] = []
+
+    def forward(self, s_feats, t_feats, epoch, teacher_scores=None) -> KDOutput:
+        self.calls.append(([f.detach().clone() for f in s_feats], [f.detach().clone() for f in t_feats]))
+        loss = sum(f.pow(2).mean() for f in s_feats)
+        return KDOutput(loss=loss, raw=loss.detach(), weight=torch.tensor(1.0), discrepancy=[loss.detach()] * 3)
+
+
+def _models():
+    from ultralytics.cfg import get_cfg
+    from ultralytics.nn.tasks import DetectionModel
+    from ultralytics.utils import DEFAULT_CFG
+
+    torch.manual_seed(0)
+    student = DetectionModel("yolo11n.yaml", nc=2, verbose=False)
+    student.args = get_cfg(DEFAULT_CFG, {})
+    teacher = DetectionModel("yolo11s.yaml", nc=2, verbose=False).eval()
+    return student, teacher
+
+
+def _batch(n: int) -> dict:
+    g = torch.Generator().manual_seed(1)
+    return {"img": torch.rand(n, 3, 64, 64, generator=g), "batch_idx": torch.arange(n).float(),
+            "cls": torch.zeros(n, 1), "bboxes": torch.tensor([[0.5, 0.5, 0.3, 0.3]]).repeat(n, 1)}
+
+
+def test_the_kd_term_runs_on_labelled_and_unlabelled_maps_together_and_detection_on_labelled_only():
+    student, teacher = _models()
+    criterion = Recording()
+    kd = KDModel(student, teacher, criterion, feature_levels(student)).train()
+    batch = _batch(2)
+    extra = torch.rand(3, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+    loss, items = kd.loss({**batch, KD_IMAGES: extra})
+
+    (s_feats, t_feats), = criterion.calls
+    assert [f.shape[0] for f in s_feats] == [5, 5, 5] and [f.shape[0] for f in t_feats] == [5, 5, 5]
+    # The teacher's maps of the 5 images, in order: labelled first, then unlabelled.
+    with torch.no_grad(), FeatureTap(detection_head(teacher)) as tap:
+        teacher(torch.cat([batch["img"], extra]))
+    for got, want in zip(t_feats, tap.require()):
+        torch.testing.assert_close(got, want)
+    # The student's: two passes in training mode (BatchNorm statistics per pass), concatenated.
+    for images, rows in ((batch["img"], slice(0, 2)), (extra, slice(2, 5))):
+        with torch.no_grad(), FeatureTap(detection_head(student)) as tap:
+            student(images)
+        for got, want in zip(s_feats, tap.require()):
+            torch.testing.assert_close(got[rows], want)
+    # Detection loss: the labelled batch alone, exactly as without unlabelled images.
+    plain_loss, _ = KDModel(student, teacher, Recording(), feature_levels(student)).train().loss(_batch(2))
+    torch.testing.assert_close(loss[:-1], plain_loss[:-1])
+    # The KD term keeps the labelled batch's scale: loss * 2, the loss averaged over all 5 images' maps.
+    want = sum(f.pow(2).mean() for f in s_feats) * 2
+    torch.testing.assert_close(loss[-1], want)
+    assert float(items["kd"]) == pytest.approx(float(want) / 2, rel=1e-5)
+
+
+def test_validation_ignores_unlabelled_images():
+    student, teacher = _models()
+    criterion = Recording()
+    kd = KDModel(student, teacher, criterion, feature_levels(student)).eval()
+    loss, _ = kd.loss({**_batch(2), KD_IMAGES: torch.rand(3, 3, 64, 64)})
+    assert criterion.calls == [] and float(loss[-1].detach()) == 0.0
+
+
+@pytest.mark.slow
+def test_distil_with_unlabelled_images_feeds_every_training_step_a_full_unlabelled_batch(
+        detect_data, train_args, tmp_path, monkeypatch):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(11):
+        assert cv2.imwrite(str(frames / f"f{i:02d}.jpg"), np.full((48, 96, 3), 10 * i, np.uint8))
+    seen: list[tuple] = []
+    loss = KDModel.loss
+
+    def spy(self, batch, preds=None):
+        extra = batch.get(KD_IMAGES)
+        seen.append((self.training, None if extra is None else (tuple(extra.shape), float(extra.min()),
+                                                                 float(extra.max()), extra.dtype)))
+        return loss(self, batch, preds)
+
+    monkeypatch.setattr(KDModel, "loss", spy)
+    result = admd_deploy.distill("yolo11s.yaml", "yolo11n.yaml", detect_data, "admd", name="unl",
+                                 unlabelled=str(frames), **{**train_args, "epochs": 1})
+    training = [x for t, x in seen if t]
+    assert len(training) == 2  # 16 labelled images, batch 8
+    for shape, lo, hi, dtype in training:
+        assert shape == (8, 3, 64, 64) and dtype == torch.float32
+        assert 0.0 <= lo and hi <= 1.0
+    assert result.best.is_file()
+    import yaml
+
+    args = yaml.safe_load((result.save_dir / "args.yaml").read_text())
+    assert args["distill"]["unlabelled"] == str(frames.resolve())
+
+
+def test_unlabelled_images_are_refused_for_the_student_alone_and_a_wrong_folder_before_training(detect_data, tmp_path):
+    from admd_deploy.errors import MissingFileError, UsageError
+
+    with pytest.raises(MissingFileError, match="is not a folder"):
+        admd_deploy.distill("yolo11s.yaml", "yolo11n.yaml", detect_data, "admd", unlabelled=str(tmp_path / "nope"))
+    (tmp_path / "f").mkdir()
+    assert cv2.imwrite(str(tmp_path / "f" / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(UsageError, match="method 'none' has no KD term"):
+        admd_deploy.distill(None, "yolo11n.yaml", detect_data, "none", unlabelled=str(tmp_path / "f"))
+
+
+@pytest.mark.parametrize("method", ["mse", "admd"])
+def test_the_kd_loss_on_concatenated_maps_is_the_image_weighted_mean_of_its_parts(method):
+    # Why one criterion call on labelled + unlabelled maps weighs every image alike.
+    crit = KDCriterion(method, [8, 8, 8], [8, 8, 8], loss_weight=1.0, weighting={"mode": "constant"})
+    g = torch.Generator().manual_seed(0)
+    s = [torch.randn(5, 8, 4, 4, generator=g) for _ in range(3)]
+    t = [torch.randn(5, 8, 4, 4, generator=g) for _ in range(3)]
+    whole = crit(s, t, epoch=5.0).raw
+    parts = [crit([x[:2] for x in s], [x[:2] for x in t], epoch=5.0).raw,
+             crit([x[2:] for x in s], [x[2:] for x in t], epoch=5.0).raw]
+    assert float(whole) == pytest.approx((2 * float(parts[0]) + 3 * float(parts[1])) / 5, rel=1e-5)
