@@ -71,8 +71,18 @@ class DataSection:
     dota: dict[str, Any] = field(default_factory=dict)  # convert_dota options (version, crop_size, gap, ...)
     dior: dict[str, Any] = field(default_factory=dict)  # convert_dior options (oriented)
     allow_corrupt: bool = False  # train even when images or label files would be dropped (they are listed)
+    # Unlabelled target images for the KD term (a folder, searched recursively); for source synthetic also a count:
+    # that many more tiles of the same draw, images only. Used by the distilled student, never by the baseline.
+    unlabelled: int | str | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.unlabelled, int):
+            if self.source != "synthetic":
+                raise UsageError(f"unlabelled: a count ({self.unlabelled}) makes synthetic tiles, but source is "
+                                 f"{self.source!r}. Fix: give the folder of your unlabelled images instead")
+            if self.unlabelled < 1:
+                raise UsageError(f"unlabelled must be a count >= 1 or a folder; got {self.unlabelled}. "
+                                 "Fix: e.g. unlabelled: 900, or remove it")
         if self.source != "synthetic" and not self.path:
             raise UsageError(f"path is required for source {self.source!r} (the dataset on this machine)")
         if self.source == "synthetic" and self.path:
@@ -310,6 +320,13 @@ def _check_files(recipe: Recipe) -> None:
     need("teacher.weights", recipe.teacher.weights, "teacher checkpoint")
     need("student.weights", recipe.student.weights, "student checkpoint")
     need("data.path", recipe.data.path, "dataset")
+    if isinstance(recipe.data.unlabelled, str):
+        from admd_deploy.data.unlabelled import list_images
+
+        try:
+            list_images(recipe.data.unlabelled)
+        except UsageError as err:
+            raise RecipeError("data.unlabelled", str(err)) from err
     if recipe.teacher.weights and not recipe.teacher.weights.endswith(".pt"):
         raise RecipeError("teacher.weights", f"must be a .pt checkpoint; got {recipe.teacher.weights}")
     for where, value in (("student.model", recipe.student.model), ("teacher.model", recipe.teacher.model)):
@@ -355,7 +372,7 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         set_dotted(data, key, value)
     base = path.resolve().parent
     for section, key in (("teacher", "weights"), ("teacher", "model"), ("student", "model"), ("student", "weights"),
-                         ("data", "path")):
+                         ("data", "path"), ("data", "unlabelled")):
         node = data.get(section)
         if isinstance(node, dict) and isinstance(node.get(key), str):
             node[key] = _resolve(base, node[key])

@@ -49,6 +49,10 @@ DESCRIPTIONS = {
                   "ones this section or the pipeline set themselves.",
     "data.source": "`synthetic` (generated, needs nothing), `yolo` (a data.yaml you have), `dota` / `dior` "
                    "(converted from the official release; see docs/data.md).",
+    "data.unlabelled": "Unlabelled target images for the KD term: a folder (searched recursively, relative to the "
+                       "recipe file or absolute), or for source `synthetic` a count of extra tiles of the same draw "
+                       "(images only). Each distillation step also runs the KD loss on a batch of them; the detection "
+                       "loss and the baseline never see them. null = labelled images only.",
     "paper_eval.protocol": "Paper protocol: `dota` (polygon IoU 0.5, VOC07 11-point AP, difficult ignored), `dior` "
                            "(box IoU 0.5) or `dior-r` (polygon IoU 0.5).",
     "paper_eval.gap": "Overlap in pixels between neighbouring patches when whole images are split (DOTA: 200).",

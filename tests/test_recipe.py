@@ -75,3 +75,31 @@ def test_every_shipped_recipe_is_valid_apart_from_its_local_files(path, tmp_path
     recipe = load_recipe(tmp_path / "r.yaml")
     assert recipe.name and recipe.task in {"detect", "obb"}
     assert "Needs" in path.read_text() or "Needs:" in path.read_text()  # each recipe says what it needs
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("data.unlabelled=0", "data.unlabelled must be a count >= 1 or a folder; got 0. Fix: e.g. unlabelled: 900"),
+    ("data.unlabelled=no/such/frames", "data.unlabelled: unlabelled images: "),
+    ("data.unlabelled=[1]", "data.unlabelled: expected int or str or null; got [1]"),
+])
+def test_a_wrong_unlabelled_setting_fails_at_load(override, message):
+    with pytest.raises(RecipeError) as err:
+        load_recipe(QUICKSTART, [override])
+    assert message in str(err.value)
+
+
+def test_unlabelled_images_as_a_folder_resolve_against_the_recipe_and_a_count_needs_synthetic_data(tmp_path):
+    import cv2
+    import numpy as np
+
+    (tmp_path / "frames").mkdir()
+    assert cv2.imwrite(str(tmp_path / "frames" / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    data = yaml.safe_load(QUICKSTART.read_text())
+    data["data"]["unlabelled"] = "frames"
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(data))
+    assert load_recipe(tmp_path / "r.yaml").data.unlabelled == str(tmp_path / "frames")
+    (tmp_path / "d.yaml").write_text("path: .\ntrain: images\nval: images\nnames: {0: a}\n")
+    data["data"] = {"source": "yolo", "path": "d.yaml", "unlabelled": 100}
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(RecipeError, match="a count \\(100\\) makes synthetic tiles, but source is 'yolo'"):
+        load_recipe(tmp_path / "r.yaml")

@@ -73,7 +73,8 @@ def parse_method_spec(spec: str) -> tuple[str, dict[str, Any]]:
         raise UsageError(f"--methods: unknown method {method!r} in {spec!r}; valid: {', '.join(available_methods())}")
     if method == "none" and parts:
         raise UsageError(f"--methods: {spec!r}: method 'none' (the baseline) takes no knobs")
-    fields = sorted(f.name for f in dataclasses.fields(DistillConfig) if f.name not in {"method", "teacher", "params"})
+    fields = sorted(f.name for f in dataclasses.fields(DistillConfig)
+                    if f.name not in {"method", "teacher", "params", "unlabelled"})  # unlabelled: data.unlabelled
     overrides: dict[str, Any] = {}
     for part in parts:
         key, sep, value = part.partition("=")
@@ -224,6 +225,7 @@ def student_run_inputs(ctx: Context, cfg: dict[str, Any], teacher_sha256: str | 
     """
     from admd_deploy.kd.config import cache_form
 
+    cfg = {**cfg, "unlabelled": training.unlabelled_images(ctx, cfg.get("method", "none"))[1]}  # by content
     inputs = {**training.student_common(ctx), "distill": cache_form(cfg)}
     return inputs if cfg.get("method") == "none" else {**inputs, "teacher": teacher_sha256}
 
@@ -248,7 +250,9 @@ def _student_stage(method: str, seed: int, cfg: dict[str, Any], teacher_sha256: 
     def run(ctx: Context, d: Path) -> dict[str, Any]:
         sctx = seeded(ctx)
         r = sctx.recipe
-        res = training.train(sctx, name, d, training.start_model(sctx, "student"), r.distill, cfg)
+        folder = training.unlabelled_images(sctx, cfg.get("method", "none"))[0]
+        res = training.train(sctx, name, d, training.start_model(sctx, "student"), r.distill,
+                             {**cfg, "unlabelled": folder} if folder else cfg)
         metrics = val_metrics(res["weights"], ctx.out("data")["data_yaml"], r.distill.imgsz, r.distill.batch, r.device)
         return {**res, "map50": metrics["map50"], "map50_95": metrics["map50_95"],
                 "sec_per_epoch": seconds_per_epoch(Path(res["results_csv"])), "machine": machine_facts()}

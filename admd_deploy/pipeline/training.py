@@ -18,8 +18,10 @@ LOGGER = logging.getLogger(__name__)
 # --- data -------------------------------------------------------------------------------------------
 def data_inputs(ctx: Context) -> dict[str, Any]:
     d = ctx.recipe.data
-    return {"task": ctx.recipe.task, "data": {"source": d.source, "path": d.path, "synthetic": d.synthetic,
-                                              "dota": d.dota, "dior": d.dior}}
+    data = {"source": d.source, "path": d.path, "synthetic": d.synthetic, "dota": d.dota, "dior": d.dior}
+    if d.unlabelled is not None:  # only when set: the keys of runs made before it existed stay valid
+        data["unlabelled"] = d.unlabelled
+    return {"task": ctx.recipe.task, "data": data}
 
 
 def run_data(ctx: Context, out: Path) -> dict[str, Any]:
@@ -44,7 +46,37 @@ def run_data(ctx: Context, out: Path) -> dict[str, Any]:
     from admd_deploy.data.check import require_clean
 
     require_clean(yaml_path, d.allow_corrupt, "data")  # files training would drop: refused unless allowed
-    return {"data_yaml": str(yaml_path), "fingerprint": _dataset_fingerprint(Path(yaml_path))}
+    return {"data_yaml": str(yaml_path), "fingerprint": _dataset_fingerprint(Path(yaml_path)),
+            **_unlabelled(ctx, out)}
+
+
+def _unlabelled(ctx: Context, out: Path) -> dict[str, Any]:
+    """The data stage's unlabelled images: a synthetic count is generated here; a folder is used in place."""
+    d, task = ctx.recipe.data, ctx.recipe.task
+    if d.unlabelled is None:
+        return {}
+    from admd_deploy.data import unlabelled as unl
+
+    if isinstance(d.unlabelled, int):
+        from admd_deploy.data import SynthConfig
+        from admd_deploy.data.synth import generate_unlabelled
+
+        cfg = SynthConfig(task=task, **{k: tuple(v) if isinstance(v, list) else v for k, v in d.synthetic.items()})
+        folder = generate_unlabelled(out / "unlabelled", cfg, d.unlabelled)
+    else:
+        folder = Path(d.unlabelled).resolve()
+    n = len(unl.list_images(folder))
+    LOGGER.info("data: %d unlabelled images for the KD term in %s", n, folder)
+    return {"unlabelled": str(folder), "unlabelled_images": n, "unlabelled_fingerprint": unl.fingerprint(folder)}
+
+
+def unlabelled_images(ctx: Context, method: str) -> tuple[str | None, str | None]:
+    """(folder, fingerprint) of the unlabelled images a student of ``method`` distils on; (None, None) for
+    ``none`` (the student alone has no KD term) or without ``data.unlabelled``."""
+    data = ctx.out("data")
+    if method == "none" or not data.get("unlabelled"):
+        return None, None
+    return data["unlabelled"], data["unlabelled_fingerprint"]
 
 
 def _dataset_fingerprint(yaml_path: Path) -> str:
@@ -213,6 +245,7 @@ def student_inputs(ctx: Context) -> dict[str, Any]:
     knobs = start_defaults(ctx.recipe.distill.knobs(), ctx.recipe.student_starts_trained)
     cfg = {**DistillConfig.knob_dict(knobs),
            "teacher": None if ctx.recipe.distill.method == "none" else "teacher.pt"}
+    cfg["unlabelled"] = unlabelled_images(ctx, ctx.recipe.distill.method)[1]  # keyed by content, not by path
     return {**student_common(ctx), "distill": cache_form(cfg), "teacher_sha256": ctx.out("teacher").get("sha256")}
 
 
@@ -221,4 +254,5 @@ def run_student(ctx: Context, out: Path) -> dict[str, Any]:
         w = ctx.recipe.student.weights
         return {"weights": w, "sha256": file_sha256(w), "trained": False}
     cfg = ctx.recipe.distill.config(ctx.out("teacher")["weights"], trained=ctx.recipe.student_starts_trained)
+    cfg = dataclasses.replace(cfg, unlabelled=unlabelled_images(ctx, cfg.method)[0])
     return train(ctx, "student", out, start_model(ctx, "student"), ctx.recipe.distill, cfg.to_dict())

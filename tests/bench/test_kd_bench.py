@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from admd_deploy.bench.kd import aggregate, distill_config, parse_method_spec, run_kd_bench, sctx_name
+from admd_deploy.pipeline.context import Context
 from admd_deploy.recipe import load_recipe
 
 
@@ -332,3 +333,42 @@ def test_an_interrupted_bench_command_exits_130_and_says_how_to_continue(tmp_pat
                  "--out", str(tmp_path / "bench")])
     assert code == 130
     assert "admd-deploy bench: interrupted; run the same command again to continue" in capsys.readouterr().err
+
+
+def test_unlabelled_images_reach_the_kd_runs_keyed_by_content_and_leave_the_baselines_alone(tmp_path, monkeypatch):
+    from admd_deploy.bench.kd import student_stages
+    from admd_deploy.pipeline.ledger import Ledger, stable_hash
+
+    seen: dict[str, dict] = {}
+
+    class Recorder(StandIn):
+        def train(self, ctx, stage, out, model, settings, distill, data_yaml=None):
+            seen[stage] = distill
+            return super().train(ctx, stage, out, model, settings, distill, data_yaml)
+
+    Recorder(monkeypatch)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    plain = _tiny_recipe(tmp_path / "a")
+    recipe = _tiny_recipe(tmp_path / "b", extra={"data": {**plain.to_dict()["data"], "unlabelled": 5}})
+    report = run_kd_bench(recipe, ["admd", "none"], [0], tmp_path / "bench")
+    data = Ledger(tmp_path / "bench").outputs("data")
+    folder = Path(data["unlabelled"])
+    assert data["unlabelled_images"] == 5 and len(list(folder.glob("*.jpg"))) == 5
+    assert seen["admd/seed0"]["unlabelled"] == str(folder) and "unlabelled" not in seen["none/seed0"]
+    assert report["runs"]["admd"][0]["map50_95"] > 0
+
+    def keys(r, fingerprint):
+        ledger = Ledger(tmp_path / f"keys-{fingerprint}")
+        outputs = {"data_yaml": "/nowhere/data.yaml", "fingerprint": "f" * 64}
+        if fingerprint:
+            outputs.update(unlabelled="/nowhere/unlabelled", unlabelled_fingerprint=fingerprint)
+        ledger.start("data", "k")
+        ledger.finish("data", outputs)
+        ctx = Context(recipe=r, run_dir=tmp_path, ledger=ledger)
+        teacher = {"weights": "/nowhere/teacher.pt", "sha256": "a" * 64}
+        return {s.name: stable_hash(s.inputs(ctx)) for s in student_stages(r, ["admd", "none"], [0], teacher)}
+
+    without, with_1, with_2 = keys(plain, None), keys(recipe, "1" * 16), keys(recipe, "2" * 16)
+    assert with_1["none/seed0"] == without["none/seed0"] == with_2["none/seed0"]
+    assert len({without["admd/seed0"], with_1["admd/seed0"], with_2["admd/seed0"]}) == 3  # by content, not path
