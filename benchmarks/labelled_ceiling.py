@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--extra", type=int, required=True, help="the unlabelled tile count to label (data.unlabelled)")
     ap.add_argument("--seeds", default="0", help="comma list of training seeds")
     ap.add_argument("--out", type=Path, required=True)
-    args = ap.parse_args(argv)
+    args = ap.parse_intermixed_args(argv)  # overrides may follow the options, as in the usage line
     if args.extra < 1:
         raise SystemExit("--extra must be >= 1")
     recipe = labelled_recipe(args.recipe, args.overrides, args.extra)

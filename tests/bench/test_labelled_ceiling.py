@@ -14,7 +14,7 @@ def test_the_recipe_labels_the_unlabelled_tiles_of_the_same_draw(benchmark_scrip
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["bench-kd-pretrained", "--extra", "0", "--out", "x"], "--extra must be >= 1"),
+    (["bench-kd-pretrained", "--extra", "0", "data.synthetic.seed=1", "--out", "x"], "--extra must be >= 1"),
     (["quickstart", "--extra", "5", "--out", "x"], "needs synthetic data and a pretrain section"),
 ])
 def test_bad_arguments_are_refused_before_any_training(benchmark_script, tmp_path, argv, message):
