@@ -49,6 +49,7 @@ def build(ctx: Context) -> dict[str, Any]:
         "models": models, "exports": ver.get("exports", {}), "gates": ver.get("gates", []),
         "passed": bool(ver.get("passed")), "gap_closed_map50_95": gap_closed(models), "bundle": ver.get("bundle"),
         "kd_note": SINGLE_SEED_NOTE if "baseline" in models and "student" in models else None,
+        "unlabelled_images": ctx.out("data").get("unlabelled_images") if ctx.recipe.distill.method != "none" else None,
         "stages": stages,
     }
 
@@ -157,6 +158,8 @@ def markdown(report: dict[str, Any], figures: dict[str, str], run_dir: Path) -> 
         "rounds of their speed against the FP32 ONNX in the same round.", "",
         f"Share of the teacher-baseline gap closed by distillation (mAP50-95): "
         f"{'n/a' if gc is None else f'{100 * gc:.0f}%'}." + (f" {report['kd_note']}" if report.get("kd_note") else ""), "",
+        *([f"The KD term also ran on {report['unlabelled_images']} unlabelled images (`data.unlabelled`); the "
+           "baseline and the detection loss saw the labelled images only.", ""] if report.get("unlabelled_images") else []),
         *paper_section(report),
         "## Gates", "", markdown_table(gates, ("gate", "value", "limit", "result")) if gates else "none", "",
     ]
