@@ -185,6 +185,8 @@ def _tables(text: str) -> list[str]:
      "bench-kd-pretrained-splits4-pooled.md"),
     (("xeon=bench-kd-pretrained-tune-xeon-n100.json", "amd=bench-kd-pretrained-tune-amd-n100.json"),
      "bench-kd-pretrained-tune-n100-pooled.md"),
+    (("s1=bench-kd-pretrained-tune-amd-unl900.json", "s6=bench-kd-pretrained-tune6-amd-unl900.json"),
+     "bench-kd-pretrained-tune-unl900-pooled.md"),
 ])
 def test_the_committed_pooled_table_is_what_bench_pool_computes_from_the_committed_runs(tmp_path, inputs, pooled):
     results = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
