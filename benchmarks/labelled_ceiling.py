@@ -23,6 +23,7 @@ from pathlib import Path
 
 import admd_deploy  # noqa: F401  (keeps Ultralytics offline)
 from admd_deploy.bench.kd import student_stages
+from admd_deploy.data import SynthConfig
 from admd_deploy.pipeline import runner
 from admd_deploy.pipeline.context import Context
 from admd_deploy.pipeline.ledger import Ledger
@@ -32,7 +33,7 @@ from admd_deploy.recipe import load_recipe
 def labelled_recipe(recipe_name: str, overrides: list[str], extra: int):
     """The recipe with ``n_train`` raised by ``extra`` (and no ``data.unlabelled``)."""
     recipe = load_recipe(recipe_name, overrides)
-    n_train = int(recipe.data.synthetic.get("n_train", 64))
+    n_train = int(recipe.data.synthetic.get("n_train", SynthConfig.n_train))
     return load_recipe(recipe_name, [*overrides, f"data.synthetic.n_train={n_train + extra}", "data.unlabelled=null"])
 
 

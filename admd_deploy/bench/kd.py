@@ -223,10 +223,7 @@ def student_run_inputs(ctx: Context, cfg: dict[str, Any], teacher_sha256: str | 
     The student alone (``none``) never sees the teacher, so its key leaves the teacher out, as the pipeline's
     ``baseline`` stage does: a retrained or longer-trained teacher reruns the KD runs and reuses the baselines.
     """
-    from admd_deploy.kd.config import cache_form
-
-    cfg = {**cfg, "unlabelled": training.unlabelled_images(ctx, cfg.get("method", "none"))[1]}  # by content
-    inputs = {**training.student_common(ctx), "distill": cache_form(cfg)}
+    inputs = {**training.student_common(ctx), "distill": training.distill_key(ctx, cfg)}
     return inputs if cfg.get("method") == "none" else {**inputs, "teacher": teacher_sha256}
 
 

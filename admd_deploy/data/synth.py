@@ -236,8 +236,15 @@ def _same_dataset(out: Path, meta: dict[str, Any]) -> bool:
     return all(stored.get(k) == meta[k] for k in keys) and (out / "data.yaml").is_file()
 
 
-def _write_dataset(tmp: Path, final: Path, cfg: SynthConfig, meta: dict[str, Any]) -> None:
+def _write_image(folder: Path, stem: str, rgb: np.ndarray, cfg: SynthConfig) -> None:
+    """Write one sample's image as ``folder/stem.<image_format>`` with the config's encoder settings."""
     params = [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality] if cfg.image_format == "jpg" else [cv2.IMWRITE_PNG_COMPRESSION, 3]
+    path = folder / f"{stem}.{cfg.image_format}"
+    if not cv2.imwrite(str(path), rgb[..., ::-1], params):
+        raise OSError(f"could not write image {path}")
+
+
+def _write_dataset(tmp: Path, final: Path, cfg: SynthConfig, meta: dict[str, Any]) -> None:
     counts: dict[str, dict[str, int]] = {}
     for split, count in (("train", cfg.n_train), ("val", cfg.n_val)):
         (tmp / "images" / split).mkdir(parents=True)
@@ -246,9 +253,7 @@ def _write_dataset(tmp: Path, final: Path, cfg: SynthConfig, meta: dict[str, Any
         for i in range(count):
             img, lines, ids = _sample(cfg, split, i)
             stem = f"{split}_{i:05d}"
-            path = tmp / "images" / split / f"{stem}.{cfg.image_format}"
-            if not cv2.imwrite(str(path), img[..., ::-1], params):
-                raise OSError(f"could not write image {path}")
+            _write_image(tmp / "images" / split, stem, img, cfg)
             (tmp / "labels" / split / f"{stem}.txt").write_text("".join(line + "\n" for line in lines))
             for c in ids:
                 per_class[c] += 1
@@ -328,13 +333,8 @@ def generate_unlabelled(out_dir: str | Path, config: SynthConfig, count: int) ->
     if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / _UNLABELLED_META).is_file())):
         raise OutputExistsError(f"{out} exists and is not a folder of synthetic unlabelled images (no "
                                 f"{_UNLABELLED_META}); refusing to overwrite it. Fix: pass a new folder or delete it.")
-    params = ([cv2.IMWRITE_JPEG_QUALITY, config.jpeg_quality] if config.image_format == "jpg"
-              else [cv2.IMWRITE_PNG_COMPRESSION, 3])
     with atomic_folder(out, already_there=same) as tmp:
         for i in range(config.n_train, config.n_train + int(count)):
-            img, _, _ = _sample(config, "train", i)
-            path = tmp / f"train_{i:05d}.{config.image_format}"
-            if not cv2.imwrite(str(path), img[..., ::-1], params):
-                raise OSError(f"could not write image {path}")
+            _write_image(tmp, f"train_{i:05d}", _sample(config, "train", i)[0], config)
         (tmp / _UNLABELLED_META).write_text(json.dumps(meta, indent=2) + "\n")  # last: marks a complete folder
     return out

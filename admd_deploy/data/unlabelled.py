@@ -16,7 +16,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
+from admd_edge.preprocess import letterbox_image
 
 from admd_deploy.errors import MissingFileError, UsageError
 
@@ -36,10 +38,12 @@ def list_images(folder: str | Path) -> list[Path]:
     return files
 
 
-def fingerprint(folder: str | Path) -> str:
-    """Changes when an image is added, removed, renamed or changes size (cheap: no pixel hashing)."""
+def fingerprint(folder: str | Path, files: list[Path] | None = None) -> str:
+    """Changes when an image is added, removed, renamed or changes size (cheap: no pixel hashing).
+
+    ``files``: the folder's :func:`list_images`, when the caller has it already."""
     root = Path(folder).expanduser()
-    entries = [[str(p.relative_to(root)), p.stat().st_size] for p in list_images(root)]
+    entries = [[str(p.relative_to(root)), p.stat().st_size] for p in (list_images(root) if files is None else files)]
     return hashlib.sha256(json.dumps(entries).encode()).hexdigest()[:16]
 
 
@@ -66,10 +70,6 @@ class UnlabelledImages:
         return len(self.files)
 
     def __getitem__(self, i: int) -> np.ndarray:
-        import cv2
-
-        from admd_edge.preprocess import letterbox_image
-
         path = self.files[i]
         image = cv2.imread(str(path))
         if image is None:

@@ -65,9 +65,18 @@ def _unlabelled(ctx: Context, out: Path) -> dict[str, Any]:
         folder = generate_unlabelled(out / "unlabelled", cfg, d.unlabelled)
     else:
         folder = Path(d.unlabelled).resolve()
-    n = len(unl.list_images(folder))
-    LOGGER.info("data: %d unlabelled images for the KD term in %s", n, folder)
-    return {"unlabelled": str(folder), "unlabelled_images": n, "unlabelled_fingerprint": unl.fingerprint(folder)}
+    files = unl.list_images(folder)
+    LOGGER.info("data: %d unlabelled images for the KD term in %s", len(files), folder)
+    return {"unlabelled": str(folder), "unlabelled_images": len(files),
+            "unlabelled_fingerprint": unl.fingerprint(folder, files)}
+
+
+def distill_key(ctx: Context, cfg: dict[str, Any]) -> dict[str, Any]:
+    """A student's distill settings as its cache key hashes them: :func:`~admd_deploy.kd.config.cache_form`, with
+    the unlabelled images it distils on named by their fingerprint (content), not their folder."""
+    from admd_deploy.kd.config import cache_form
+
+    return cache_form({**cfg, "unlabelled": unlabelled_images(ctx, cfg.get("method", "none"))[1]})
 
 
 def unlabelled_images(ctx: Context, method: str) -> tuple[str | None, str | None]:
@@ -238,15 +247,14 @@ def run_baseline(ctx: Context, out: Path) -> dict[str, Any]:
 def student_inputs(ctx: Context) -> dict[str, Any]:
     if ctx.recipe.student.weights:
         return {"weights_sha256": file_sha256(ctx.recipe.student.weights)}
-    from admd_deploy.kd.config import DistillConfig, cache_form, start_defaults
+    from admd_deploy.kd.config import DistillConfig, start_defaults
 
     # The knobs as DistillConfig.to_dict() has them; the teacher is keyed by its sha256 below. "teacher" keeps the
     # value this key has always held (the teacher's path is not known before its stage), so finished runs stay cached.
     knobs = start_defaults(ctx.recipe.distill.knobs(), ctx.recipe.student_starts_trained)
     cfg = {**DistillConfig.knob_dict(knobs),
            "teacher": None if ctx.recipe.distill.method == "none" else "teacher.pt"}
-    cfg["unlabelled"] = unlabelled_images(ctx, ctx.recipe.distill.method)[1]  # keyed by content, not by path
-    return {**student_common(ctx), "distill": cache_form(cfg), "teacher_sha256": ctx.out("teacher").get("sha256")}
+    return {**student_common(ctx), "distill": distill_key(ctx, cfg), "teacher_sha256": ctx.out("teacher").get("sha256")}
 
 
 def run_student(ctx: Context, out: Path) -> dict[str, Any]:

@@ -251,16 +251,17 @@ class KDModel(nn.Module):
         if self._teacher is None:
             raise RuntimeError("KDModel has no teacher attached; it cannot compute a training loss")
         extra = batch.get(KD_IMAGES)
+        extra = None if extra is None else extra.to(img.dtype)
         head_t, head_s = detection_head(self._teacher), detection_head(self.student_model)
         with torch.no_grad(), FeatureTap(head_t, keep_output=self.kd.needs_score) as tap_t:
-            self._teacher(img if extra is None else torch.cat([img, extra.to(img.dtype)]))
+            self._teacher(img if extra is None else torch.cat([img, extra]))
         with FeatureTap(head_s) as tap_s:
             preds = self.student_model(img)
         det, items = self.student_model.loss(batch, preds)
         s_feats, t_feats = tap_s.require(), tap_t.require()
         if extra is not None:  # a second student pass: its head output is not needed, only the maps feeding it
             with FeatureTap(head_s) as tap_u:
-                self.student_model(extra.to(img.dtype))
+                self.student_model(extra)
             s_feats = [torch.cat([a, b]) for a, b in zip(s_feats, tap_u.require())]
         scores = class_scores(tap_t.output, [f.shape[-2:] for f in t_feats]) if self.kd.needs_score else None
         out = self.kd(s_feats, t_feats, epoch=self.progress, teacher_scores=scores)
