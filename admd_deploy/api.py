@@ -131,6 +131,9 @@ def distill(
 
         knobs["unlabelled"] = str(Path(str(knobs["unlabelled"])).expanduser().resolve())
         list_images(knobs["unlabelled"])
+    if knobs.get("pseudo_conf") is not None and knobs.get("unlabelled") is None:
+        raise UsageError("pseudo_conf labels the unlabelled images with the teacher's detections: pass unlabelled= "
+                         "(--unlabelled) too, or remove pseudo_conf")
     method = knobs.get("method", DistillConfig.method)
     train_args = kwargs
     _check_train_args(train_args)

@@ -282,6 +282,10 @@ class Recipe:
         if self.student.model and self.distill.method != "none" and not self.teacher.given:
             raise UsageError(f"teacher: method {self.distill.method!r} needs a teacher: set teacher.weights (a local "
                              ".pt) or teacher.model (a YAML to train from scratch)")
+        if self.distill.pseudo_conf is not None and self.data.unlabelled is None:
+            raise UsageError("distill.pseudo_conf: pseudo-labels are the teacher's detections on the unlabelled images, "
+                             "but data.unlabelled is not set. Fix: set data.unlabelled (a folder of frames, or a count "
+                             "for synthetic data), or remove distill.pseudo_conf")
         if self.pretrain is not None:
             for where, model in (("teacher.model", self.teacher.model), ("student.model", self.student.model)):
                 if model is not None and not model.endswith((".yaml", ".yml")):

@@ -36,7 +36,8 @@ def test_the_distill_command_has_one_flag_per_knob_named_as_before():
                      "params": ["--param"], "weight": ["--weight"], "beta": ["--beta"],
                      "warmup_epochs": ["--warmup-epochs"], "w_max": ["--w-max"],
                      "align_warmup_epochs": ["--align-warmup-epochs"], "align_init": ["--align-init"],
-                     "ramp_epochs": ["--ramp-epochs"], "levels": ["--levels"], "unlabelled": ["--unlabelled"]}
+                     "ramp_epochs": ["--ramp-epochs"], "levels": ["--levels"], "unlabelled": ["--unlabelled"],
+                     "pseudo_conf": ["--pseudo-conf"]}
 
 
 def test_the_recipe_distill_section_has_every_knob_but_the_teacher_with_the_declared_defaults():

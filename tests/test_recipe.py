@@ -36,6 +36,9 @@ QUICKSTART = ROOT / "recipes" / "quickstart.yaml"
         ("data.unlabelled=0", "data.unlabelled must be a count >= 1 or a folder; got 0. Fix: e.g. unlabelled: 900"),
         ("data.unlabelled=no/such/frames", "data.unlabelled: unlabelled images: "),
         ("data.unlabelled=[1]", "data.unlabelled: expected int or str or null; got [1]"),
+        ("distill.pseudo_conf=0.5", "distill.pseudo_conf: pseudo-labels are the teacher's detections on the "
+                                    "unlabelled images, but data.unlabelled is not set. Fix: set data.unlabelled"),
+        ("distill.pseudo_conf=2", "distill.pseudo_conf must be in (0, 1)"),
     ],
 )
 def test_a_bad_recipe_fails_at_load_naming_the_field_and_the_fix(override, message):

@@ -188,6 +188,10 @@ def run_kd_bench(recipe: Recipe, methods: list[str], seeds: list[int], out: Path
         raise UsageError(f"--seeds: give distinct seeds, e.g. 0,1,2; got {seeds}")
     # Every spec is checked before the first (long) training starts; the teacher path is filled in later.
     knobs = {m: {k: v for k, v in distill_config(recipe, m, None).items() if k != "teacher"} for m in methods}
+    pseudo = [m for m in methods if knobs[m].get("pseudo_conf") is not None]
+    if pseudo and recipe.data.unlabelled is None:
+        raise UsageError(f"--methods: {', '.join(pseudo)} pseudo-label the unlabelled images, but the recipe has no "
+                         "data.unlabelled. Fix: add data.unlabelled=<folder or count>, or drop pseudo_conf")
     out = out.resolve()
     with runner.removed_if_failed(out):
         out.mkdir(parents=True, exist_ok=True)

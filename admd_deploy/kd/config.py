@@ -63,7 +63,7 @@ def resolve_loss_weight(cfg: dict[str, Any]) -> dict[str, Any]:
 # Knobs added after cache keys were first written, each with its value that trains exactly as before it existed.
 # cache_form() leaves such a knob out while it holds that value, so runs finished before it was added stay cached.
 KEY_NEUTRAL: dict[str, tuple[Any, ...]] = {"ramp_epochs": (0.0,), "align_init": ("random", None), "levels": (None,),
-                                          "unlabelled": (None,)}
+                                          "unlabelled": (None,), "pseudo_conf": (None,)}
 
 
 def cache_form(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -229,6 +229,11 @@ class DistillConfig:
         help="A folder of unlabelled target images (searched recursively) for the KD term: each training step also "
              "distils on a batch of them, as large as the labelled batch, while the detection loss sees the labelled "
              "images only. A recipe sets it with ``data.unlabelled``; ``None``: labelled images only.")
+    pseudo_conf: float | None = knob(
+        None, low=0, high=1, low_open=True, high_open=True, note="a detection confidence, e.g. 0.5",
+        help="Pseudo-labels: before training, the teacher predicts on the unlabelled images (``data.unlabelled``) and "
+             "its detections with at least this confidence become their labels, so those images join the training "
+             "set (detection loss and KD term alike) instead of feeding the KD term alone. ``None``: off.")
 
     def __post_init__(self) -> None:
         check_knobs(self.knob_values(), type(self))
@@ -394,6 +399,9 @@ def check_knobs(values: Mapping[str, Any], spec: type = DistillConfig) -> None:
         if values.get("unlabelled") is not None:
             raise UsageError("distill.unlabelled is set but method 'none' has no KD term to run on them; remove it "
                              "or pick a method (e.g. admd)")
+        if values.get("pseudo_conf") is not None:
+            raise UsageError("distill.pseudo_conf is set but method 'none' has no teacher to draw pseudo-labels from; "
+                             "remove it or pick a method (e.g. admd)")
         return
     # Build the loss once now: a wrong parameter fails at load, not after the teacher has loaded.
     from admd_deploy.kd.registry import build_loss

@@ -50,6 +50,7 @@ def build(ctx: Context) -> dict[str, Any]:
         "passed": bool(ver.get("passed")), "gap_closed_map50_95": gap_closed(models), "bundle": ver.get("bundle"),
         "kd_note": SINGLE_SEED_NOTE if "baseline" in models and "student" in models else None,
         "unlabelled_images": ctx.out("data").get("unlabelled_images") if ctx.recipe.distill.method != "none" else None,
+        "pseudo_conf": ctx.recipe.distill.pseudo_conf if ctx.recipe.distill.method != "none" else None,
         "stages": stages,
     }
 
@@ -158,8 +159,7 @@ def markdown(report: dict[str, Any], figures: dict[str, str], run_dir: Path) -> 
         "rounds of their speed against the FP32 ONNX in the same round.", "",
         f"Share of the teacher-baseline gap closed by distillation (mAP50-95): "
         f"{'n/a' if gc is None else f'{100 * gc:.0f}%'}." + (f" {report['kd_note']}" if report.get("kd_note") else ""), "",
-        *([f"The KD term also ran on {report['unlabelled_images']} unlabelled images (`data.unlabelled`); the "
-           "baseline and the detection loss saw the labelled images only.", ""] if report.get("unlabelled_images") else []),
+        *([unlabelled_line(report), ""] if report.get("unlabelled_images") else []),
         *paper_section(report),
         "## Gates", "", markdown_table(gates, ("gate", "value", "limit", "result")) if gates else "none", "",
     ]
@@ -177,3 +177,14 @@ def run(ctx: Context, out: Path) -> dict[str, Any]:
     (ctx.run_dir / "report.json").write_text(json.dumps(report, indent=2, default=str))
     (ctx.run_dir / "report.md").write_text(markdown(report, figures, ctx.run_dir))
     return {"report": report, "json": str(ctx.run_dir / "report.json"), "markdown": str(ctx.run_dir / "report.md")}
+
+
+def unlabelled_line(report: dict[str, Any]) -> str:
+    """What the distilled student did with the unlabelled images (``data.unlabelled``)."""
+    n, conf = report["unlabelled_images"], report.get("pseudo_conf")
+    if conf is not None:
+        return (f"The teacher pseudo-labelled {n} unlabelled images (`data.unlabelled`, its detections with confidence "
+                f">= {conf:g}) and they joined the distilled student's training; the baseline saw the labelled images "
+                "only.")
+    return (f"The KD term also ran on {n} unlabelled images (`data.unlabelled`); the baseline and the detection loss "
+            "saw the labelled images only.")

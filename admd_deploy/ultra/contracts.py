@@ -34,7 +34,9 @@ class Contract:
 _TRAINER_HOOKS = ("__init__(cfg, overrides, _callbacks), _setup_train(), final_eval(), set_model_attributes(), "
                   "get_model(cfg, weights, verbose), get_validator(), preprocess_batch(batch), "
                   "label_loss_items(loss_items, prefix), save_model(), _load_checkpoint_state(ckpt), "
-                  "_handle_nan_recovery(epoch); attributes args, ema, last, best, epochs, start_epoch, resume, save_dir")
+                  "_handle_nan_recovery(epoch); attributes args, ema, last, best, epochs, start_epoch, resume, save_dir, "
+                  "world_size, and data (its 'train' entry, a path or a list of them, is what _setup_train builds the "
+                  "training loader from: the pseudo-labelled split is appended to it)")
 
 CONTRACTS: tuple[Contract, ...] = (
     Contract("ultralytics.engine.validator.BaseValidator.match_predictions",

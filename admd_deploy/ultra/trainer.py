@@ -29,6 +29,7 @@ from ultralytics.models.yolo.obb import OBBTrainer  # noqa: E402
 from ultralytics.utils import DEFAULT_CFG, RANK, YAML  # noqa: E402
 from ultralytics.utils.torch_utils import ModelEMA, unwrap_model  # noqa: E402
 
+from admd_deploy.errors import UsageError  # noqa: E402
 from admd_deploy.kd.config import DistillConfig, level_mask  # noqa: E402
 from admd_deploy.kd.criterion import KDCriterion  # noqa: E402
 from admd_deploy.ultra import snapshots  # noqa: E402
@@ -72,13 +73,45 @@ class KDTrainerMixin:
         self.add_callback("on_fit_epoch_end", _snapshot_teaching_maps)
 
     def _setup_train(self) -> None:
+        self._add_pseudo_labelled_split()  # before the dataloaders are built from self.data["train"]
         super()._setup_train()
         self._use_all_cpu_threads()
         self._unlabelled = self._unlabelled_batches()
 
+    def _add_pseudo_labelled_split(self) -> None:
+        """With ``distill.pseudo_conf``: the teacher labels the unlabelled images, which join the training split.
+
+        Written to ``<run>/pseudo`` (rewritten on resume: the same teacher and images give the same labels)."""
+        conf = self.distill.pseudo_conf
+        if conf is None or self.distill.method == "none":
+            return
+        if self.distill.unlabelled is None:
+            raise UsageError("distill.pseudo_conf needs unlabelled images to label: set data.unlabelled (a recipe), "
+                             "--unlabelled or unlabelled= (the API), or remove pseudo_conf")
+        if self.world_size > 1:
+            raise UsageError("distill.pseudo_conf is not supported with multi-GPU training yet: train on one device")
+        from admd_deploy.data.pseudo import write_split
+        from admd_deploy.data.unlabelled import list_images
+        from admd_deploy.ultra.validate import predict_detections
+
+        root = Path(self.distill.unlabelled)
+        files = list_images(root)
+        LOGGER.info("distill: the teacher labels %d unlabelled images (detections with confidence >= %g)",
+                    len(files), conf)
+        device = "cpu" if self.device.type == "cpu" else str(self.device.index or 0)
+        detections, sizes = predict_detections(self.distill.teacher, files, imgsz=int(self.args.imgsz),
+                                               task=self.args.task, conf=conf, device=device, with_sizes=True)
+        counts = write_split(root, files, detections, sizes, self.save_dir / "pseudo", self.args.task, conf,
+                             nc=int(self.data["nc"]))
+        LOGGER.info("distill: %d pseudo-labels on %d images (%d without any) in %s", counts["boxes"],
+                    counts["images"], counts["images_without_boxes"], self.save_dir / "pseudo")
+        train = self.data["train"]
+        self.data["train"] = [*(train if isinstance(train, list) else [train]), str(self.save_dir / "pseudo" / "images")]
+
     def _unlabelled_batches(self) -> Any:
-        """Endless batches of the unlabelled images (``distill.unlabelled``), as many per step as labelled ones."""
-        if self.distill.unlabelled is None or self.kd_model is None:
+        """Endless batches of the unlabelled images (``distill.unlabelled``), as many per step as labelled ones;
+        none when they are pseudo-labelled (they are in the training split then)."""
+        if self.distill.unlabelled is None or self.kd_model is None or self.distill.pseudo_conf is not None:
             return None
         from admd_deploy.data.unlabelled import UnlabelledImages, endless_batches
 

@@ -34,14 +34,20 @@ def val_metrics(model: str | Path, data_yaml: str | Path, *, imgsz: int, batch: 
 
 
 def predict_detections(weights: str | Path, images: list[Path], *, imgsz: int, task: str, conf: float = 0.25,
-                       device: str = "cpu") -> list[list[dict[str, Any]]]:
-    """Detections per image in original-image pixels: ``cls``, ``conf`` and ``corners`` (obb) or ``xyxy`` (detect)."""
+                       device: str = "cpu", with_sizes: bool = False) -> Any:
+    """Detections per image in original-image pixels: ``cls``, ``conf`` and ``corners`` (obb) or ``xyxy`` (detect).
+
+    ``with_sizes``: also return each image's ``(width, height)``, as ``(detections, sizes)``."""
     env.prepare()
     from ultralytics import YOLO
 
-    out = []
-    for r in YOLO(str(weights)).predict([str(p) for p in images], imgsz=imgsz, conf=conf, verbose=False,
-                                        device=device):
+    out, sizes = [], []
+    model = YOLO(str(weights))
+    results = (r for chunk in range(0, len(images), 64)  # streamed in chunks: memory stays flat on large folders
+               for r in model.predict([str(p) for p in images[chunk:chunk + 64]], imgsz=imgsz, conf=conf,
+                                      verbose=False, device=device))
+    for r in results:
+        sizes.append((int(r.orig_shape[1]), int(r.orig_shape[0])))
         if task == "obb":
             dets = [{"cls": int(c), "conf": float(s), "corners": poly.tolist()}
                     for c, s, poly in zip(r.obb.cls, r.obb.conf, r.obb.xyxyxyxy)]
@@ -49,7 +55,7 @@ def predict_detections(weights: str | Path, images: list[Path], *, imgsz: int, t
             dets = [{"cls": int(c), "conf": float(s), "xyxy": b.tolist()}
                     for c, s, b in zip(r.boxes.cls, r.boxes.conf, r.boxes.xyxy)]
         out.append(dets)
-    return out
+    return (out, sizes) if with_sizes else out
 
 
 def dataset_info(data_yaml: str | Path) -> dict[str, Any]:

@@ -35,7 +35,7 @@ def test_a_method_spec_carries_knobs_and_loss_parameters():
 
 @pytest.mark.parametrize("spec, message", [
     ("admdd", "unknown method 'admdd'"),
-    ("admd:mask=uniform", "unknown knob 'mask'; valid: align_init, align_warmup_epochs, beta, levels, loss_weight, ramp_epochs, w_max, warmup_epochs, weight, "
+    ("admd:mask=uniform", "unknown knob 'mask'; valid: align_init, align_warmup_epochs, beta, levels, loss_weight, pseudo_conf, ramp_epochs, w_max, warmup_epochs, weight, "
      "params.<name>"),
     ("admd:weight", "is not KEY=VALUE"),
     ("none:loss_weight=2", "takes no knobs"),

@@ -55,7 +55,7 @@ def test_baseline_needs_no_teacher():
 # hashed only away from its KEY_NEUTRAL value (cache_form), so that runs cached before it existed stay valid.
 DEFAULT_DICT = {"method": "admd", "teacher": "t.pt", "loss_weight": 0.25, "params": {}, "weight": None, "beta": 0.99,
                 "warmup_epochs": 1.0, "w_max": 10.0, "align_warmup_epochs": 1.0, "align_init": None,
-                "ramp_epochs": 0.0, "levels": None, "unlabelled": None}
+                "ramp_epochs": 0.0, "levels": None, "unlabelled": None, "pseudo_conf": None}
 
 
 def test_the_default_config_dict_has_the_keys_and_values_the_cache_keys_were_made_with():
@@ -69,9 +69,10 @@ def test_the_default_config_dict_has_the_keys_and_values_the_cache_keys_were_mad
 def test_a_knob_added_later_is_hashed_only_away_from_the_value_that_trains_as_before():
     base = DistillConfig(method="admd", teacher="t.pt").to_dict()
     assert cache_form(base) == {k: v for k, v in base.items()
-                                if k not in ("ramp_epochs", "align_init", "levels", "unlabelled")}
-    ramped = DistillConfig(method="admd", teacher="t.pt", ramp_epochs=2.0, align_init="lstsq").to_dict()
+                                if k not in ("ramp_epochs", "align_init", "levels", "unlabelled", "pseudo_conf")}
+    ramped = DistillConfig(method="admd", teacher="t.pt", ramp_epochs=2.0, align_init="lstsq", pseudo_conf=0.5).to_dict()
     assert cache_form(ramped)["ramp_epochs"] == 2.0 and cache_form(ramped)["align_init"] == "lstsq"
+    assert cache_form(ramped)["pseudo_conf"] == 0.5
     assert DistillConfig.from_dict(base).ramp_epochs == 0.0 and DistillConfig.from_dict(ramped).ramp_epochs == 2.0
 
 
@@ -147,6 +148,9 @@ def test_knobs_without_a_teacher_are_checked_alone_and_give_the_dict_form_with_n
         ({"teacher": "t.pt", "align_init": "lstsq", "align_warmup_epochs": 0},
          "distill.align_init 'lstsq' fits the connectors on the maps seen during the connector warm-up, but "
          "distill.align_warmup_epochs is 0: set align_warmup_epochs > 0 (e.g. 1) or align_init: random"),
+        ({"method": "none", "pseudo_conf": 0.5}, "distill.pseudo_conf is set but method 'none' has no teacher to draw "
+                                                 "pseudo-labels from"),
+        ({"teacher": "t.pt", "pseudo_conf": 0.0}, "distill.pseudo_conf must be in (0, 1)"),
     ],
 )
 def test_a_wrong_type_or_value_is_refused_by_the_declared_rule_in_one_line(fields, message):

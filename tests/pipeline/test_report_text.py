@@ -21,3 +21,10 @@ def test_the_report_says_when_the_kd_term_ran_on_unlabelled_images(count, shown)
     text = markdown(_report(unlabelled_images=count), {}, Path("/run"))
     assert ("The KD term also ran on 900 unlabelled images" in text) is shown
     assert "unlabelled" not in markdown(_report(), {}, Path("/run"))  # reports written before the field existed
+
+
+def test_the_report_says_when_the_unlabelled_images_were_pseudo_labelled_by_the_teacher():
+    text = markdown(_report(unlabelled_images=900, pseudo_conf=0.5), {}, Path("/run"))
+    assert "The teacher pseudo-labelled 900 unlabelled images (`data.unlabelled`, its detections with confidence " \
+           ">= 0.5) and they joined the distilled student's training" in text
+    assert "The KD term also ran on" not in text

@@ -226,8 +226,13 @@ def test_a_trainer_has_the_attributes_the_mixin_reads(detect_data, train_args):
 
     symbol = "ultralytics.models.yolo.detect.DetectionTrainer"
     trainer = DetectionTrainer(overrides={**train_args, "model": "yolo11n.yaml", "data": str(detect_data)})
-    for attr in ("args", "ema", "last", "best", "epochs", "start_epoch", "resume", "save_dir", "data"):
+    for attr in ("args", "ema", "last", "best", "epochs", "start_epoch", "resume", "save_dir", "data", "world_size"):
         require(hasattr(trainer, attr), symbol, f"no attribute {attr} after __init__")
+    require(isinstance(trainer.data.get("train"), (str, list)), symbol,
+            f"data['train'] is {trainer.data.get('train')!r}, not the path(s) the training loader is built from")
+    source = inspect.getsource(resolve("ultralytics.engine.trainer.BaseTrainer"))
+    require('self.data["train"]' in source, symbol, "the training loader is no longer built from self.data['train']: "
+            "revisit KDTrainerMixin._add_pseudo_labelled_split")
     require(Path(trainer.last).name == "last.pt" and Path(trainer.best).name == "best.pt", symbol,
             f"checkpoints {trainer.last}, {trainer.best}")
 

@@ -138,3 +138,60 @@ def test_the_kd_loss_on_concatenated_maps_is_the_image_weighted_mean_of_its_part
     parts = [crit([x[:2] for x in s], [x[:2] for x in t], epoch=5.0).raw,
              crit([x[2:] for x in s], [x[2:] for x in t], epoch=5.0).raw]
     assert float(whole) == pytest.approx((2 * float(parts[0]) + 3 * float(parts[1])) / 5, rel=1e-5)
+
+
+@pytest.mark.slow
+def test_pseudo_labelled_images_join_the_training_split_and_feed_no_separate_kd_batch(
+        detect_data, train_args, tmp_path, monkeypatch):
+    import admd_deploy.ultra.validate as validate
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(11):
+        assert cv2.imwrite(str(frames / f"f{i:02d}.jpg"), np.full((48, 96, 3), 10 * i, np.uint8))
+    asked = {}
+
+    def teacher_predicts(weights, images, *, imgsz, task, conf, device, with_sizes):  # one box per frame
+        asked.update(weights=weights, n=len(images), imgsz=imgsz, task=task, conf=conf, with_sizes=with_sizes)
+        dets = [[{"cls": 1, "conf": 0.9, "xyxy": [24.0, 12.0, 72.0, 36.0]}, {"cls": 0, "conf": 0.2, "xyxy": [0, 0, 9, 9]}]
+                for _ in images]
+        return dets, [(96, 48)] * len(images)
+
+    monkeypatch.setattr(validate, "predict_detections", teacher_predicts)
+    seen: list[tuple] = []
+    loss = KDModel.loss
+
+    def spy(self, batch, preds=None):
+        seen.append((self.training, batch["img"].shape[0], KD_IMAGES in batch))
+        return loss(self, batch, preds)
+
+    monkeypatch.setattr(KDModel, "loss", spy)
+    result = admd_deploy.distill("yolo11s.yaml", "yolo11n.yaml", detect_data, "admd", name="pseudo",
+                                 unlabelled=str(frames), pseudo_conf=0.5, **{**train_args, "epochs": 1})
+    assert asked == {"weights": "yolo11s.yaml", "n": 11, "imgsz": train_args["imgsz"], "task": "detect", "conf": 0.5,
+                     "with_sizes": True}
+    training = [(n, extra) for t, n, extra in seen if t]
+    assert sum(n for n, _ in training) == 16 + 11  # the labelled images and the 11 pseudo-labelled ones
+    assert not any(extra for _, extra in training)  # the frames are in the split, not a second KD stream
+    labels = result.save_dir / "pseudo" / "labels"
+    assert (labels / "f03.txt").read_text() == "1 0.500000 0.500000 0.500000 0.500000\n"  # the 0.2 box left out
+
+
+def test_pseudo_labels_need_unlabelled_images_and_a_teacher(detect_data):
+    from admd_deploy.errors import UsageError
+
+    with pytest.raises(UsageError, match="pass unlabelled= .--unlabelled. too"):
+        admd_deploy.distill("yolo11s.yaml", "yolo11n.yaml", detect_data, "admd", pseudo_conf=0.5)
+    with pytest.raises(UsageError, match="pseudo_conf.*in \\(0, 1\\)"):
+        admd_deploy.distill("yolo11s.yaml", "yolo11n.yaml", detect_data, "admd", pseudo_conf=1.0, unlabelled=".")
+
+
+def test_the_teacher_predicts_with_each_image_size(tmp_path):
+    from admd_deploy.ultra.validate import predict_detections
+
+    files = [tmp_path / "wide.png", tmp_path / "tall.png"]
+    cv2.imwrite(str(files[0]), np.zeros((30, 70, 3), np.uint8))
+    cv2.imwrite(str(files[1]), np.zeros((90, 40, 3), np.uint8))
+    dets, sizes = predict_detections("yolo11n.yaml", files, imgsz=64, task="detect", conf=0.25, with_sizes=True)
+    assert sizes == [(70, 30), (40, 90)] and len(dets) == 2
+    assert predict_detections("yolo11n.yaml", files[:1], imgsz=64, task="detect") == dets[:1]
