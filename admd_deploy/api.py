@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from admd_deploy.kd.config import DistillConfig, knob_docs, knob_fields, knob_signature, start_defaults
+from admd_deploy.kd.config import (DistillConfig, knob_docs, knob_fields, knob_signature, start_defaults,
+                                    uses_teacher)
 from admd_deploy.errors import MissingFileError, UsageError
 
 LOGGER = logging.getLogger(__name__)
@@ -140,8 +141,9 @@ def distill(
     config = None
     if not resume:  # a resumed run continues with the settings saved in its checkpoint
         knobs = start_defaults(knobs, trained=Path(str(student)).suffix == ".pt")
-        config = DistillConfig(
-            teacher=None if method == "none" or teacher is None else _model_spec(teacher, "teacher"), **knobs)
+        needed = uses_teacher(method, knobs.get("pseudo_conf"))
+        config = DistillConfig(teacher=_model_spec(teacher, "teacher") if needed and teacher is not None else None,
+                               **knobs)
     if task is not None and task not in TASKS:
         raise UsageError(f"task must be one of {', '.join(TASKS)}; got {task!r}")
     data_path = _existing_file(data, "data", (".yaml", ".yml"))

@@ -18,7 +18,7 @@ import yaml
 
 from admd_deploy import checks
 from admd_deploy.errors import UsageError
-from admd_deploy.kd.config import DistillConfig, check_knobs, knob_fields, start_defaults, with_knobs
+from admd_deploy.kd.config import DistillConfig, check_knobs, knob_fields, start_defaults, uses_teacher, with_knobs
 from admd_deploy.schema import RecipeError, dump, load, set_dotted
 
 DataSource = Literal["synthetic", "yolo", "dota", "dior"]
@@ -178,7 +178,7 @@ class DistillSection(TrainSettings):
         trained weights, which sets the method's defaults for that start (:func:`~admd_deploy.kd.config.start_defaults`)."""
         knobs = start_defaults(self.knobs(), trained)
         return self.knob_spec(**{**knobs, "params": dict(knobs["params"])},
-                              teacher=None if self.method == "none" else teacher)
+                              teacher=teacher if uses_teacher(self.method, self.pseudo_conf) else None)
 
 
 @dataclass

@@ -71,8 +71,9 @@ def parse_method_spec(spec: str) -> tuple[str, dict[str, Any]]:
     method, *parts = [p.strip() for p in spec.strip().split(":")]
     if method not in available_methods():
         raise UsageError(f"--methods: unknown method {method!r} in {spec!r}; valid: {', '.join(available_methods())}")
-    if method == "none" and parts:
-        raise UsageError(f"--methods: {spec!r}: method 'none' (the baseline) takes no knobs")
+    if method == "none" and any(not p.startswith("pseudo_conf=") for p in parts):
+        raise UsageError(f"--methods: {spec!r}: method 'none' (the baseline) takes no knobs but pseudo_conf (the "
+                         "student alone on the labelled and the teacher-labelled images), e.g. none:pseudo_conf=0.5")
     fields = sorted(f.name for f in dataclasses.fields(DistillConfig)
                     if f.name not in {"method", "teacher", "params", "unlabelled"})  # unlabelled: data.unlabelled
     overrides: dict[str, Any] = {}
@@ -95,9 +96,9 @@ def distill_config(recipe: Recipe, spec: str, teacher: str | None) -> dict[str, 
     from admd_deploy.kd.config import DistillConfig, start_defaults
 
     method, overrides = parse_method_spec(spec)
-    if method == "none":
-        return {"method": "none"}
-    cfg = recipe.distill.knobs() if method == recipe.distill.method else {"method": method}
+    if method == "none" and not overrides:
+        return {"method": "none"}  # the baseline: its key is the one it has always had
+    cfg = recipe.distill.knobs() if method == recipe.distill.method != "none" else {"method": method}
     for key, value in overrides.items():
         if key.startswith("params."):
             cfg["params"] = {**cfg.get("params", {}), key.removeprefix("params."): value}
@@ -224,11 +225,15 @@ def teacher_eval_stage(recipe: Recipe, teacher: dict[str, Any]) -> Stage:
 def student_run_inputs(ctx: Context, cfg: dict[str, Any], teacher_sha256: str | None) -> dict[str, Any]:
     """What one student run's ledger key hashes: the shared student settings, its distill config, the teacher.
 
-    The student alone (``none``) never sees the teacher, so its key leaves the teacher out, as the pipeline's
-    ``baseline`` stage does: a retrained or longer-trained teacher reruns the KD runs and reuses the baselines.
+    The student alone (``none``, without pseudo-labels) never sees the teacher, so its key leaves the teacher out, as
+    the pipeline's ``baseline`` stage does: a retrained or longer-trained teacher reruns the KD runs and reuses the
+    baselines.
     """
+    from admd_deploy.kd.config import uses_teacher
+
     inputs = {**training.student_common(ctx), "distill": training.distill_key(ctx, cfg)}
-    return inputs if cfg.get("method") == "none" else {**inputs, "teacher": teacher_sha256}
+    return {**inputs, "teacher": teacher_sha256} if uses_teacher(cfg.get("method", "none"), cfg.get("pseudo_conf")) \
+        else inputs
 
 
 def student_stages(recipe: Recipe, methods: list[str], seeds: list[int], teacher: dict[str, Any]) -> list[Stage]:
@@ -251,7 +256,7 @@ def _student_stage(method: str, seed: int, cfg: dict[str, Any], teacher_sha256: 
     def run(ctx: Context, d: Path) -> dict[str, Any]:
         sctx = seeded(ctx)
         r = sctx.recipe
-        folder = training.unlabelled_images(sctx, cfg.get("method", "none"))[0]
+        folder = training.unlabelled_images(sctx, cfg.get("method", "none"), cfg.get("pseudo_conf"))[0]
         res = training.train(sctx, name, d, training.start_model(sctx, "student"), r.distill,
                              {**cfg, "unlabelled": folder} if folder else cfg)
         metrics = val_metrics(res["weights"], ctx.out("data")["data_yaml"], r.distill.imgsz, r.distill.batch, r.device)

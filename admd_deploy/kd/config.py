@@ -66,6 +66,14 @@ KEY_NEUTRAL: dict[str, tuple[Any, ...]] = {"ramp_epochs": (0.0,), "align_init": 
                                           "unlabelled": (None,), "pseudo_conf": (None,)}
 
 
+def uses_teacher(method: str, pseudo_conf: float | None = None) -> bool:
+    """Whether a student of ``method`` needs the teacher: for its KD term, or (``pseudo_conf``) to draw pseudo-labels.
+
+    ``none`` with ``pseudo_conf`` is the student alone on the labelled and the teacher-labelled images: hard-label
+    distillation without a feature term."""
+    return method != "none" or pseudo_conf is not None
+
+
 def cache_form(cfg: dict[str, Any]) -> dict[str, Any]:
     """``cfg`` (a config's dict form) as the cache keys hash it: without the :data:`KEY_NEUTRAL` knobs at their
     neutral values. Only for hashing: a dict read back (``from_dict``) must keep every knob."""
@@ -233,14 +241,18 @@ class DistillConfig:
         None, low=0, high=1, low_open=True, high_open=True, note="a detection confidence, e.g. 0.5",
         help="Pseudo-labels: before training, the teacher predicts on the unlabelled images (``data.unlabelled``) and "
              "its detections with at least this confidence become their labels, so those images join the training "
-             "set (detection loss and KD term alike) instead of feeding the KD term alone. ``None``: off.")
+             "set (detection loss and KD term alike) instead of feeding the KD term alone. With method ``none`` the "
+             "student trains alone on them (pseudo-labels without a feature term). ``None``: off.")
 
     def __post_init__(self) -> None:
         check_knobs(self.knob_values(), type(self))
         object.__setattr__(self, "levels", canonical_levels(self.levels))
-        if self.method == "none":
+        if not uses_teacher(self.method, self.pseudo_conf):
             return
         if self.teacher is None:
+            if self.method == "none":
+                raise UsageError("distill.pseudo_conf is set but method 'none' has no teacher to draw pseudo-labels "
+                                 "from: pass a teacher .pt, or remove pseudo_conf")
             raise UsageError(f"distill.teacher is required for method {self.method!r}: pass a teacher .pt (or a YAML)")
         if Path(self.teacher).suffix not in TEACHER_SUFFIXES:
             raise UsageError(f"distill.teacher must be a local .pt checkpoint or a model .yaml; got {self.teacher!r}")
@@ -396,12 +408,9 @@ def check_knobs(values: Mapping[str, Any], spec: type = DistillConfig) -> None:
     if method == "none":
         if params:
             raise UsageError("distill.params is set but method 'none' has no loss; remove params or pick a method")
-        if values.get("unlabelled") is not None:
-            raise UsageError("distill.unlabelled is set but method 'none' has no KD term to run on them; remove it "
-                             "or pick a method (e.g. admd)")
-        if values.get("pseudo_conf") is not None:
-            raise UsageError("distill.pseudo_conf is set but method 'none' has no teacher to draw pseudo-labels from; "
-                             "remove it or pick a method (e.g. admd)")
+        if values.get("unlabelled") is not None and values.get("pseudo_conf") is None:
+            raise UsageError("distill.unlabelled is set but method 'none' has no KD term to run on them; remove it, "
+                             "pick a method (e.g. admd), or set pseudo_conf (the teacher labels them)")
         return
     # Build the loss once now: a wrong parameter fails at load, not after the teacher has loaded.
     from admd_deploy.kd.registry import build_loss

@@ -38,7 +38,9 @@ def gap_closed(models: dict[str, Any], key: str = "map50_95") -> float | None:
 
 
 def build(ctx: Context) -> dict[str, Any]:
-    ev, ver = ctx.out("evaluate"), ctx.out("verify")
+    from admd_deploy.kd.config import uses_teacher
+
+    ev, ver, d = ctx.out("evaluate"), ctx.out("verify"), ctx.recipe.distill
     models = {k: {**{kk: vv for kk, vv in v.items() if kk != "weights"}, "protocol": MODELS_PROTOCOL}
               for k, v in ev["models"].items()}
     stages = {n: {"status": r.status, "seconds": r.seconds} for n, r in ctx.ledger.records.items()}
@@ -49,8 +51,8 @@ def build(ctx: Context) -> dict[str, Any]:
         "models": models, "exports": ver.get("exports", {}), "gates": ver.get("gates", []),
         "passed": bool(ver.get("passed")), "gap_closed_map50_95": gap_closed(models), "bundle": ver.get("bundle"),
         "kd_note": SINGLE_SEED_NOTE if "baseline" in models and "student" in models else None,
-        "unlabelled_images": ctx.out("data").get("unlabelled_images") if ctx.recipe.distill.method != "none" else None,
-        "pseudo_conf": ctx.recipe.distill.pseudo_conf if ctx.recipe.distill.method != "none" else None,
+        "unlabelled_images": ctx.out("data").get("unlabelled_images") if uses_teacher(d.method, d.pseudo_conf) else None,
+        "pseudo_conf": d.pseudo_conf,
         "stages": stages,
     }
 

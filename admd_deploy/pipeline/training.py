@@ -76,14 +76,18 @@ def distill_key(ctx: Context, cfg: dict[str, Any]) -> dict[str, Any]:
     the unlabelled images it distils on named by their fingerprint (content), not their folder."""
     from admd_deploy.kd.config import cache_form
 
-    return cache_form({**cfg, "unlabelled": unlabelled_images(ctx, cfg.get("method", "none"))[1]})
+    return cache_form({**cfg, "unlabelled": unlabelled_images(ctx, cfg.get("method", "none"),
+                                                              cfg.get("pseudo_conf"))[1]})
 
 
-def unlabelled_images(ctx: Context, method: str) -> tuple[str | None, str | None]:
-    """(folder, fingerprint) of the unlabelled images a student of ``method`` distils on; (None, None) for
-    ``none`` (the student alone has no KD term) or without ``data.unlabelled``."""
+def unlabelled_images(ctx: Context, method: str, pseudo_conf: float | None = None) -> tuple[str | None, str | None]:
+    """(folder, fingerprint) of the unlabelled images a student of ``method`` distils on (or, with ``pseudo_conf``,
+    trains on with the teacher's labels); (None, None) for ``none`` without pseudo-labels (the student alone has no
+    KD term) or without ``data.unlabelled``."""
+    from admd_deploy.kd.config import uses_teacher
+
     data = ctx.out("data")
-    if method == "none" or not data.get("unlabelled"):
+    if not uses_teacher(method, pseudo_conf) or not data.get("unlabelled"):
         return None, None
     return data["unlabelled"], data["unlabelled_fingerprint"]
 
@@ -247,13 +251,13 @@ def run_baseline(ctx: Context, out: Path) -> dict[str, Any]:
 def student_inputs(ctx: Context) -> dict[str, Any]:
     if ctx.recipe.student.weights:
         return {"weights_sha256": file_sha256(ctx.recipe.student.weights)}
-    from admd_deploy.kd.config import DistillConfig, start_defaults
+    from admd_deploy.kd.config import DistillConfig, start_defaults, uses_teacher
 
     # The knobs as DistillConfig.to_dict() has them; the teacher is keyed by its sha256 below. "teacher" keeps the
     # value this key has always held (the teacher's path is not known before its stage), so finished runs stay cached.
     knobs = start_defaults(ctx.recipe.distill.knobs(), ctx.recipe.student_starts_trained)
     cfg = {**DistillConfig.knob_dict(knobs),
-           "teacher": None if ctx.recipe.distill.method == "none" else "teacher.pt"}
+           "teacher": "teacher.pt" if uses_teacher(ctx.recipe.distill.method, ctx.recipe.distill.pseudo_conf) else None}
     return {**student_common(ctx), "distill": distill_key(ctx, cfg), "teacher_sha256": ctx.out("teacher").get("sha256")}
 
 
@@ -262,5 +266,5 @@ def run_student(ctx: Context, out: Path) -> dict[str, Any]:
         w = ctx.recipe.student.weights
         return {"weights": w, "sha256": file_sha256(w), "trained": False}
     cfg = ctx.recipe.distill.config(ctx.out("teacher")["weights"], trained=ctx.recipe.student_starts_trained)
-    cfg = dataclasses.replace(cfg, unlabelled=unlabelled_images(ctx, cfg.method)[0])
+    cfg = dataclasses.replace(cfg, unlabelled=unlabelled_images(ctx, cfg.method, cfg.pseudo_conf)[0])
     return train(ctx, "student", out, start_model(ctx, "student"), ctx.recipe.distill, cfg.to_dict())

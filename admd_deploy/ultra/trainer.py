@@ -83,7 +83,7 @@ class KDTrainerMixin:
 
         Written to ``<run>/pseudo`` (rewritten on resume: the same teacher and images give the same labels)."""
         conf = self.distill.pseudo_conf
-        if conf is None or self.distill.method == "none":
+        if conf is None:
             return
         if self.distill.unlabelled is None:
             raise UsageError("distill.pseudo_conf needs unlabelled images to label: set data.unlabelled (a recipe), "

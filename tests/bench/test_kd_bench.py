@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from admd_deploy.bench.kd import aggregate, distill_config, parse_method_spec, run_kd_bench, sctx_name
+from admd_deploy.errors import UsageError
 from admd_deploy.pipeline.context import Context
 from admd_deploy.recipe import load_recipe
 
@@ -372,3 +373,47 @@ def test_unlabelled_images_reach_the_kd_runs_keyed_by_content_and_leave_the_base
     without, with_1, with_2 = keys(plain, None), keys(recipe, "1" * 16), keys(recipe, "2" * 16)
     assert with_1["none/seed0"] == without["none/seed0"] == with_2["none/seed0"]
     assert len({without["admd/seed0"], with_1["admd/seed0"], with_2["admd/seed0"]}) == 3  # by content, not path
+
+
+def test_pseudo_labelled_runs_get_the_unlabelled_images_and_the_teacher_and_the_baseline_stays_as_it_was(
+        tmp_path, monkeypatch):
+    seen: dict[str, dict] = {}
+
+    class Recorder(StandIn):
+        def train(self, ctx, stage, out, model, settings, distill, data_yaml=None):
+            seen[stage] = distill
+            return super().train(ctx, stage, out, model, settings, distill, data_yaml)
+
+    Recorder(monkeypatch)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    plain = _tiny_recipe(tmp_path / "a")
+    with pytest.raises(UsageError, match="none:pseudo_conf=0.5 pseudo-label the unlabelled images, but the recipe has "
+                                         "no data.unlabelled"):
+        run_kd_bench(plain, ["none", "none:pseudo_conf=0.5"], [0], tmp_path / "refused")
+    recipe = _tiny_recipe(tmp_path / "b", extra={"data": {**plain.to_dict()["data"], "unlabelled": 5}})
+    methods = ["none", "none:pseudo_conf=0.5", "admd:pseudo_conf=0.5"]
+    run_kd_bench(recipe, methods, [0], tmp_path / "bench")
+    assert seen["none/seed0"] == {"method": "none"}  # the baseline: no teacher, no images, its old key
+    alone = seen["none-pseudo_conf-0.5/seed0"]
+    assert (alone["method"], alone["pseudo_conf"], alone["teacher"]) == ("none", 0.5, seen["admd-pseudo_conf-0.5/seed0"]["teacher"])
+    assert alone["teacher"] and alone["unlabelled"] == seen["admd-pseudo_conf-0.5/seed0"]["unlabelled"]
+    assert seen["admd-pseudo_conf-0.5/seed0"]["pseudo_conf"] == 0.5
+
+    from admd_deploy.bench.kd import student_stages
+    from admd_deploy.pipeline.ledger import Ledger, stable_hash
+
+    ctx = Context(recipe=recipe, run_dir=tmp_path / "bench", ledger=Ledger(tmp_path / "bench"))
+
+    def keys(sha):
+        teacher = {"weights": "/nowhere/teacher.pt", "sha256": sha}
+        return {s.name: stable_hash(s.inputs(ctx)) for s in student_stages(recipe, methods, [0], teacher)}
+
+    old, new = keys("a" * 64), keys("b" * 64)
+    assert [n for n in old if old[n] == new[n]] == ["none/seed0"]  # the pseudo-labelled student alone has a teacher
+
+
+def test_the_baseline_takes_no_knob_but_pseudo_conf():
+    with pytest.raises(UsageError, match="takes no knobs but pseudo_conf"):
+        parse_method_spec("none:pseudo_conf=0.5:weight=constant")
+    assert parse_method_spec("none:pseudo_conf=0.5") == ("none", {"pseudo_conf": 0.5})

@@ -196,3 +196,15 @@ def test_levels_become_one_flag_per_student_level_and_an_unknown_one_is_named():
     # one spelling per setting (a bench spec writes P3+P4): one cache key
     assert DistillConfig(method="admd", teacher="t.pt", levels=" P3+P4").to_dict()["levels"] == "P3,P4"
     assert DistillConfig.knob_dict({"method": "admd", "levels": "P3 + P4"})["levels"] == "P3,P4"
+
+
+def test_the_student_alone_may_train_on_pseudo_labels_which_need_a_teacher():
+    from admd_deploy.kd.config import check_knobs, uses_teacher
+
+    check_knobs({"method": "none", "pseudo_conf": 0.5, "unlabelled": "/frames"})  # a recipe's knobs, no teacher yet
+    cfg = DistillConfig(method="none", teacher="t.pt", pseudo_conf=0.5, unlabelled="/frames")
+    assert (cfg.method, cfg.teacher, cfg.loss_weight) == ("none", "t.pt", None)
+    assert [uses_teacher(m, c) for m, c in (("none", None), ("none", 0.5), ("admd", None))] == [False, True, True]
+    with pytest.raises(ValueError, match="method 'none' has no KD term to run on them; remove it, pick a method "
+                                         r"\(e.g. admd\), or set pseudo_conf"):
+        check_knobs({"method": "none", "unlabelled": "/frames"})

@@ -177,6 +177,37 @@ def test_pseudo_labelled_images_join_the_training_split_and_feed_no_separate_kd_
     assert (labels / "f03.txt").read_text() == "1 0.500000 0.500000 0.500000 0.500000\n"  # the 0.2 box left out
 
 
+@pytest.mark.slow
+def test_the_student_alone_trains_on_the_labelled_and_the_pseudo_labelled_images(detect_data, train_args, tmp_path,
+                                                                                  monkeypatch):
+    import admd_deploy.ultra.validate as validate
+    from admd_deploy.ultra.trainer import KDTrainerMixin
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(5):
+        assert cv2.imwrite(str(frames / f"f{i}.jpg"), np.full((48, 96, 3), 20 * i, np.uint8))
+    monkeypatch.setattr(validate, "predict_detections", lambda weights, images, **kw: (
+        [[{"cls": 0, "conf": 0.8, "xyxy": [0.0, 0.0, 48.0, 24.0]}] for _ in images], [(96, 48)] * len(images)))
+    sizes, kd = [], []
+    final_eval = KDTrainerMixin.final_eval
+
+    def record(self):
+        sizes.append(len(self.train_loader.dataset))
+        kd.append(self.kd_model)
+        final_eval(self)
+
+    monkeypatch.setattr(KDTrainerMixin, "final_eval", record)
+    result = admd_deploy.distill("yolo11s.yaml", "yolo11n.yaml", detect_data, "none", name="alone-pseudo",
+                                 unlabelled=str(frames), pseudo_conf=0.5, **{**train_args, "epochs": 1})
+    assert sizes == [16 + 5] and kd == [None]  # every image, and no KD term
+    assert (result.save_dir / "pseudo" / "labels" / "f4.txt").read_text() == "0 0.250000 0.250000 0.500000 0.500000\n"
+    from admd_deploy.errors import UsageError
+
+    with pytest.raises(UsageError, match="method 'none' has no teacher to draw pseudo-labels from"):
+        admd_deploy.distill(None, "yolo11n.yaml", detect_data, "none", unlabelled=str(frames), pseudo_conf=0.5)
+
+
 def test_pseudo_labels_need_unlabelled_images_and_a_teacher(detect_data):
     from admd_deploy.errors import UsageError
 
