@@ -127,6 +127,7 @@ def _tiny_recipe(tmp_path, distill=None, student="yolo11n-obb.yaml", extra=None)
         **(extra or {}),
     }
     path = tmp_path / "tiny.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(data))
     return load_recipe(path)
 
@@ -219,6 +220,18 @@ class StandIn:
     def val(self, weights, data_yaml, imgsz, batch, device):
         score = 0.2 + (sum(map(ord, open(weights).read())) % 50) / 200  # distinct per checkpoint, fixed per content
         return {"map50": score + 0.2, "map50_95": score}
+
+
+class Recorder(StandIn):
+    """:class:`StandIn` that also keeps the distill settings each run was trained with (``seen[stage]``)."""
+
+    def __init__(self, monkeypatch):
+        super().__init__(monkeypatch)
+        self.seen: dict[str, dict] = {}
+
+    def train(self, ctx, stage, out, model, settings, distill, data_yaml=None):
+        self.seen[stage] = distill
+        return super().train(ctx, stage, out, model, settings, distill, data_yaml)
 
 
 def test_a_second_bench_with_the_same_settings_skips_every_stage(tmp_path, monkeypatch, capsys):
@@ -340,16 +353,7 @@ def test_unlabelled_images_reach_the_kd_runs_keyed_by_content_and_leave_the_base
     from admd_deploy.bench.kd import student_stages
     from admd_deploy.pipeline.ledger import Ledger, stable_hash
 
-    seen: dict[str, dict] = {}
-
-    class Recorder(StandIn):
-        def train(self, ctx, stage, out, model, settings, distill, data_yaml=None):
-            seen[stage] = distill
-            return super().train(ctx, stage, out, model, settings, distill, data_yaml)
-
-    Recorder(monkeypatch)
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
+    seen = Recorder(monkeypatch).seen
     plain = _tiny_recipe(tmp_path / "a")
     recipe = _tiny_recipe(tmp_path / "b", extra={"data": {**plain.to_dict()["data"], "unlabelled": 5}})
     report = run_kd_bench(recipe, ["admd", "none"], [0], tmp_path / "bench")
@@ -377,16 +381,7 @@ def test_unlabelled_images_reach_the_kd_runs_keyed_by_content_and_leave_the_base
 
 def test_pseudo_labelled_runs_get_the_unlabelled_images_and_the_teacher_and_the_baseline_stays_as_it_was(
         tmp_path, monkeypatch):
-    seen: dict[str, dict] = {}
-
-    class Recorder(StandIn):
-        def train(self, ctx, stage, out, model, settings, distill, data_yaml=None):
-            seen[stage] = distill
-            return super().train(ctx, stage, out, model, settings, distill, data_yaml)
-
-    Recorder(monkeypatch)
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
+    seen = Recorder(monkeypatch).seen
     plain = _tiny_recipe(tmp_path / "a")
     with pytest.raises(UsageError, match="none:pseudo_conf=0.5 pseudo-label the unlabelled images, but the recipe has "
                                          "no data.unlabelled"):

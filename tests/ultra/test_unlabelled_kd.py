@@ -41,6 +41,14 @@ def _models():
     return student, teacher
 
 
+def _frames(folder, n: int):
+    """``n`` grey 96x48 frames ``f00.jpg`` ... in ``folder`` (made), each a different shade."""
+    folder.mkdir()
+    for i in range(n):
+        assert cv2.imwrite(str(folder / f"f{i:02d}.jpg"), np.full((48, 96, 3), 20 * i, np.uint8))
+    return folder
+
+
 def _batch(n: int) -> dict:
     g = torch.Generator().manual_seed(1)
     return {"img": torch.rand(n, 3, 64, 64, generator=g), "batch_idx": torch.arange(n).float(),
@@ -88,10 +96,7 @@ def test_validation_ignores_unlabelled_images():
 @pytest.mark.slow
 def test_distil_with_unlabelled_images_feeds_every_training_step_a_full_unlabelled_batch(
         detect_data, train_args, tmp_path, monkeypatch):
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    for i in range(11):
-        assert cv2.imwrite(str(frames / f"f{i:02d}.jpg"), np.full((48, 96, 3), 10 * i, np.uint8))
+    frames = _frames(tmp_path / "frames", 11)
     seen: list[tuple] = []
     loss = KDModel.loss
 
@@ -145,10 +150,7 @@ def test_pseudo_labelled_images_join_the_training_split_and_feed_no_separate_kd_
         detect_data, train_args, tmp_path, monkeypatch):
     import admd_deploy.ultra.validate as validate
 
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    for i in range(11):
-        assert cv2.imwrite(str(frames / f"f{i:02d}.jpg"), np.full((48, 96, 3), 10 * i, np.uint8))
+    frames = _frames(tmp_path / "frames", 11)
     asked = {}
 
     def teacher_predicts(weights, images, *, imgsz, task, conf, device, with_sizes):  # one box per frame
@@ -183,10 +185,7 @@ def test_the_student_alone_trains_on_the_labelled_and_the_pseudo_labelled_images
     import admd_deploy.ultra.validate as validate
     from admd_deploy.ultra.trainer import KDTrainerMixin
 
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    for i in range(5):
-        assert cv2.imwrite(str(frames / f"f{i}.jpg"), np.full((48, 96, 3), 20 * i, np.uint8))
+    frames = _frames(tmp_path / "frames", 5)
     monkeypatch.setattr(validate, "predict_detections", lambda weights, images, **kw: (
         [[{"cls": 0, "conf": 0.8, "xyxy": [0.0, 0.0, 48.0, 24.0]}] for _ in images], [(96, 48)] * len(images)))
     sizes, kd = [], []
@@ -201,7 +200,7 @@ def test_the_student_alone_trains_on_the_labelled_and_the_pseudo_labelled_images
     result = admd_deploy.distill("yolo11s.yaml", "yolo11n.yaml", detect_data, "none", name="alone-pseudo",
                                  unlabelled=str(frames), pseudo_conf=0.5, **{**train_args, "epochs": 1})
     assert sizes == [16 + 5] and kd == [None]  # every image, and no KD term
-    assert (result.save_dir / "pseudo" / "labels" / "f4.txt").read_text() == "0 0.250000 0.250000 0.500000 0.500000\n"
+    assert (result.save_dir / "pseudo" / "labels" / "f04.txt").read_text() == "0 0.250000 0.250000 0.500000 0.500000\n"
     from admd_deploy.errors import UsageError
 
     with pytest.raises(UsageError, match="method 'none' has no teacher to draw pseudo-labels from"):
