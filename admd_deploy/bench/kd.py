@@ -98,7 +98,8 @@ def distill_config(recipe: Recipe, spec: str, teacher: str | None) -> dict[str, 
     method, overrides = parse_method_spec(spec)
     if method == "none" and not overrides:
         return {"method": "none"}  # the baseline: its key is the one it has always had
-    cfg = recipe.distill.knobs() if method == recipe.distill.method != "none" else {"method": method}
+    own = method != "none" and method == recipe.distill.method  # the recipe's own method keeps its recipe knobs
+    cfg = recipe.distill.knobs() if own else {"method": method}
     for key, value in overrides.items():
         if key.startswith("params."):
             cfg["params"] = {**cfg.get("params", {}), key.removeprefix("params."): value}

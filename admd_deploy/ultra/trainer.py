@@ -98,7 +98,7 @@ class KDTrainerMixin:
         files = list_images(root)
         LOGGER.info("distill: the teacher labels %d unlabelled images (detections with confidence >= %g)",
                     len(files), conf)
-        device = "cpu" if self.device.type == "cpu" else str(self.device.index or 0)
+        device = str(self.device.index or 0) if self.device.type == "cuda" else self.device.type  # cpu, mps, or "0"
         detections, sizes = predict_detections(self.distill.teacher, files, imgsz=int(self.args.imgsz),
                                                task=self.args.task, conf=conf, device=device, with_sizes=True)
         counts = write_split(root, files, detections, sizes, self.save_dir / "pseudo", self.args.task, conf,
